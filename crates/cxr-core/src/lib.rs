@@ -1,0 +1,8 @@
+//! cxr-core: everything about chest X-ray images that needs no neural network.
+//! Decoding (PNG/JPEG/DICOM), preprocessing, augmentation, data sets and metrics.
+
+pub mod decode;
+pub mod image;
+
+pub use decode::{DecodeError, DecodeErrorKind, DecodeLimits, decode_bytes, decode_file};
+pub use image::{DecodedImage, GrayImage, ImageInfo, Photometric, SourceFormat};

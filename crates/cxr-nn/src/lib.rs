@@ -1,0 +1,2 @@
+//! cxr-nn: the neural-network side of cxr, on burn.
+//! Backbones, classifier head, weight import, training, Grad-CAM and the model file.

@@ -1,0 +1,3 @@
+//! One module per `cxr` subcommand; each exposes its clap arguments and a `run` function.
+
+pub mod data;

@@ -1,0 +1,44 @@
+//! The `cxr` command-line tool: parses arguments, calls the libraries, prints.
+//! Kept thin on purpose; the work lives in cxr-core, cxr-nn and cxr-server.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cxr",
+    version,
+    about = "Screen chest X-rays for tuberculosis and other lung abnormality, offline.",
+    long_about = "Screen chest X-rays for tuberculosis and other lung abnormality, offline.\n\n\
+                  Research software, not a medical device."
+)]
+struct Cli {
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Inspect, check and split data sets.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(cmd) => commands::data::run(cmd, cli.json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
