@@ -1,0 +1,341 @@
+//! Training-time augmentation with Keras ImageDataGenerator semantics (rotation, shift, zoom,
+//! nearest fill, optional flip) plus brightness/contrast/gamma jitter; seeded and reproducible.
+//!
+//! Two steps, so that a caller controls the randomness: [`AugmentConfig::sample`] draws the
+//! parameters for one image from a seeded RNG, [`AugmentParams::apply`] applies them. The
+//! geometry is in fractions of the image size, so the same parameters do the same thing to an
+//! image before or after resizing. The preprocessing path applies them to the image already
+//! fitted to the network's input size, as Keras did in the paper (see `crate::preprocess`).
+
+mod affine;
+mod intensity;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::image::GrayImage;
+
+/// What to do with positions that fall outside the image.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FillMode {
+    /// Repeat the border pixel (Keras' default).
+    Nearest,
+    /// A constant gray value in [0, 1].
+    Constant { value: f32 },
+}
+
+/// Ranges to draw augmentation parameters from. Defaults are the paper's
+/// ImageDataGenerator(rotation_range=10, width_shift_range=0.1, height_shift_range=0.1,
+/// zoom_range=0.1), with flip and intensity jitter off.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AugmentConfig {
+    /// Rotation drawn uniformly from [-r, r] degrees.
+    pub rotation_degrees: f32,
+    /// Horizontal shift drawn from [-s, s] times the width.
+    pub width_shift: f32,
+    /// Vertical shift drawn from [-s, s] times the height.
+    pub height_shift: f32,
+    /// Zoom factors for each axis drawn independently from [1 - z, 1 + z] (Keras' sense:
+    /// above 1 zooms out).
+    pub zoom: f32,
+    /// Mirror left-right with probability 1/2 (off for chest X-rays: the heart is on the left).
+    pub horizontal_flip: bool,
+    pub fill: FillMode,
+    /// Added to every pixel: drawn from [-b, b].
+    pub brightness: f32,
+    /// Deviation from the mean scaled by a factor drawn from [1 - c, 1 + c].
+    pub contrast: f32,
+    /// Pixels raised to a power drawn from [1 - g, 1 + g].
+    pub gamma: f32,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        Self {
+            rotation_degrees: 10.0,
+            width_shift: 0.1,
+            height_shift: 0.1,
+            zoom: 0.1,
+            horizontal_flip: false,
+            fill: FillMode::Nearest,
+            brightness: 0.0,
+            contrast: 0.0,
+            gamma: 0.0,
+        }
+    }
+}
+
+/// A configuration whose values cannot be sampled sensibly.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid augmentation config: {0}")]
+pub struct AugmentConfigError(String);
+
+/// The drawn parameters for one image.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AugmentParams {
+    /// Positive turns the content clockwise as displayed.
+    pub rotation_degrees: f32,
+    /// How far the content moves right, as a fraction of the width.
+    pub shift_x: f32,
+    /// How far the content moves down, as a fraction of the height.
+    pub shift_y: f32,
+    /// Sampling scale across the width (above 1 shrinks the content).
+    pub zoom_x: f32,
+    /// Sampling scale down the height.
+    pub zoom_y: f32,
+    pub flip: bool,
+    pub fill: FillMode,
+    pub brightness: f32,
+    pub contrast: f32,
+    pub gamma: f32,
+}
+
+impl AugmentConfig {
+    /// The paper's augmentation (the default).
+    pub fn paper() -> Self {
+        Self::default()
+    }
+
+    /// No augmentation: every sample is the identity.
+    pub fn none() -> Self {
+        Self {
+            rotation_degrees: 0.0,
+            width_shift: 0.0,
+            height_shift: 0.0,
+            zoom: 0.0,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every range; `sample` never panics, but out-of-range values make no sense.
+    pub fn validate(&self) -> Result<(), AugmentConfigError> {
+        let ranges = [
+            ("rotation_degrees", self.rotation_degrees, 180.0),
+            ("width_shift", self.width_shift, 1.0),
+            ("height_shift", self.height_shift, 1.0),
+            ("zoom", self.zoom, 1.0),
+            ("brightness", self.brightness, 1.0),
+            ("contrast", self.contrast, 1.0),
+            ("gamma", self.gamma, 1.0),
+        ];
+        for (name, value, below) in ranges {
+            if !(0.0..below).contains(&value) {
+                return Err(AugmentConfigError(format!(
+                    "{name} must be in [0, {below}), not {value}"
+                )));
+            }
+        }
+        if let FillMode::Constant { value } = self.fill
+            && !(0.0..=1.0).contains(&value)
+        {
+            return Err(AugmentConfigError(format!(
+                "fill value must be in [0, 1], not {value}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Draws one image's parameters. Always takes the same number of draws from `rng`, so
+    /// turning one kind of augmentation on or off leaves the others' draws unchanged.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> AugmentParams {
+        let mut around =
+            |centre: f32, spread: f32| centre + spread * (2.0 * rng.random::<f32>() - 1.0);
+        let rotation_degrees = around(0.0, self.rotation_degrees);
+        let shift_x = around(0.0, self.width_shift);
+        let shift_y = around(0.0, self.height_shift);
+        let zoom_x = around(1.0, self.zoom);
+        let zoom_y = around(1.0, self.zoom);
+        let flip = around(0.0, 1.0) < 0.0 && self.horizontal_flip;
+        let brightness = around(0.0, self.brightness);
+        let contrast = around(1.0, self.contrast);
+        let gamma = around(1.0, self.gamma);
+        AugmentParams {
+            rotation_degrees,
+            shift_x,
+            shift_y,
+            zoom_x,
+            zoom_y,
+            flip,
+            fill: self.fill,
+            brightness,
+            contrast,
+            gamma,
+        }
+    }
+}
+
+impl AugmentParams {
+    /// Parameters that change nothing.
+    pub fn identity() -> Self {
+        Self {
+            rotation_degrees: 0.0,
+            shift_x: 0.0,
+            shift_y: 0.0,
+            zoom_x: 1.0,
+            zoom_y: 1.0,
+            flip: false,
+            fill: FillMode::Nearest,
+            brightness: 0.0,
+            contrast: 1.0,
+            gamma: 1.0,
+        }
+    }
+
+    /// The augmented image: affine warp, then flip (Keras' order), then intensity jitter.
+    pub fn apply(&self, image: &GrayImage) -> GrayImage {
+        let moves = self.rotation_degrees != 0.0
+            || self.shift_x != 0.0
+            || self.shift_y != 0.0
+            || self.zoom_x != 1.0
+            || self.zoom_y != 1.0;
+        let mut out = if moves && !image.pixels.is_empty() {
+            affine::warp(image, self)
+        } else {
+            image.clone()
+        };
+        if self.flip {
+            for row in out.pixels.chunks_exact_mut(out.width.max(1)) {
+                row.reverse();
+            }
+        }
+        if self.brightness != 0.0 || self.contrast != 1.0 || self.gamma != 1.0 {
+            intensity::jitter(&mut out, self);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    fn textured(width: usize, height: usize) -> GrayImage {
+        let pixels = (0..width * height)
+            .map(|i| ((i * 31) % 97) as f32 / 96.0)
+            .collect();
+        GrayImage::new(width, height, pixels).unwrap()
+    }
+
+    #[test]
+    fn same_seed_same_output_and_different_seeds_differ() {
+        let config = AugmentConfig {
+            brightness: 0.1,
+            contrast: 0.1,
+            gamma: 0.2,
+            horizontal_flip: true,
+            ..AugmentConfig::paper()
+        };
+        let image = textured(64, 48);
+        let run = |seed: u64| {
+            config
+                .sample(&mut ChaCha8Rng::seed_from_u64(seed))
+                .apply(&image)
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn samples_stay_inside_the_configured_ranges() {
+        let config = AugmentConfig::paper();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let samples: Vec<AugmentParams> = (0..2000).map(|_| config.sample(&mut rng)).collect();
+        let spans = |f: fn(&AugmentParams) -> f32| {
+            samples
+                .iter()
+                .map(f)
+                .fold((f32::MAX, f32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)))
+        };
+        let (lo, hi) = spans(|p| p.rotation_degrees);
+        assert!(lo >= -10.0 && hi <= 10.0 && lo < -9.5 && hi > 9.5);
+        let (lo, hi) = spans(|p| p.shift_x);
+        assert!(lo >= -0.1 && hi <= 0.1 && lo < -0.09 && hi > 0.09);
+        let (lo, hi) = spans(|p| p.zoom_y);
+        assert!(lo >= 0.9 && hi <= 1.1 && lo < 0.91 && hi > 1.09);
+        // Zoom is drawn per axis, independently.
+        assert!(samples.iter().any(|p| (p.zoom_x - p.zoom_y).abs() > 0.05));
+        assert!(
+            samples
+                .iter()
+                .all(|p| !p.flip && p.brightness == 0.0 && p.gamma == 1.0)
+        );
+    }
+
+    #[test]
+    fn the_none_config_is_the_identity() {
+        let image = textured(40, 30);
+        let params = AugmentConfig::none().sample(&mut ChaCha8Rng::seed_from_u64(3));
+        assert_eq!(params, AugmentParams::identity());
+        assert_eq!(params.apply(&image), image);
+    }
+
+    #[test]
+    fn enabling_jitter_leaves_the_geometric_draws_alone() {
+        let with_jitter = AugmentConfig {
+            brightness: 0.2,
+            ..AugmentConfig::paper()
+        };
+        let plain = AugmentConfig::paper().sample(&mut ChaCha8Rng::seed_from_u64(5));
+        let jittered = with_jitter.sample(&mut ChaCha8Rng::seed_from_u64(5));
+        assert_eq!(
+            (plain.rotation_degrees, plain.zoom_x),
+            (jittered.rotation_degrees, jittered.zoom_x)
+        );
+        assert_ne!(jittered.brightness, 0.0);
+    }
+
+    #[test]
+    fn flip_mirrors_rows() {
+        let image = GrayImage::new(3, 2, vec![0.0, 0.5, 1.0, 0.1, 0.2, 0.3]).unwrap();
+        let params = AugmentParams {
+            flip: true,
+            ..AugmentParams::identity()
+        };
+        assert_eq!(
+            params.apply(&image).pixels,
+            vec![1.0, 0.5, 0.0, 0.3, 0.2, 0.1]
+        );
+    }
+
+    #[test]
+    fn out_of_range_configs_are_refused() {
+        assert!(AugmentConfig::paper().validate().is_ok());
+        for bad in [
+            AugmentConfig {
+                zoom: 1.0,
+                ..AugmentConfig::paper()
+            },
+            AugmentConfig {
+                rotation_degrees: -1.0,
+                ..AugmentConfig::paper()
+            },
+            AugmentConfig {
+                gamma: f32::NAN,
+                ..AugmentConfig::paper()
+            },
+            AugmentConfig {
+                fill: FillMode::Constant { value: 2.0 },
+                ..AugmentConfig::paper()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn config_json_fills_missing_fields_with_the_paper_defaults() {
+        let config: AugmentConfig = serde_json::from_str(r#"{"brightness":0.1}"#).unwrap();
+        assert_eq!(
+            config,
+            AugmentConfig {
+                brightness: 0.1,
+                ..AugmentConfig::paper()
+            }
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! Antialiased resampling of gray images: Pillow's BILINEAR, a triangle filter whose support
+//! widens with the reduction factor, done as two separable passes with precomputed weights.
+
+use rayon::prelude::*;
+
+use crate::image::GrayImage;
+
+/// Below this many multiply-adds a pass runs on one thread: splitting costs more than it saves.
+const PARALLEL_WORK: usize = 4_000_000;
+
+/// Resizes `image` to `width` x `height`. Both sizes must be non-zero, and so must the image's.
+pub(crate) fn resize(image: &GrayImage, width: usize, height: usize) -> GrayImage {
+    // Vertical first: that pass adds whole rows (contiguous, vectorises), and on a downscale it
+    // leaves the scalar horizontal pass only `height` rows to do.
+    let rows_done = if height == image.height {
+        image.pixels.clone()
+    } else {
+        resize_columns(&image.pixels, image.width, image.height, height)
+    };
+    let pixels = if width == image.width {
+        rows_done
+    } else {
+        resize_rows(&rows_done, image.width, width, height)
+    };
+    GrayImage {
+        width,
+        height,
+        pixels,
+    }
+}
+
+/// For each output sample, the first input sample it reads and its weights (Pillow's
+/// `precompute_coeffs` for the bilinear filter, normalised to sum to 1).
+struct Taps {
+    start: Vec<usize>,
+    /// `taps` weights per output sample; unused trailing ones are zero.
+    weights: Vec<f32>,
+    taps: usize,
+}
+
+impl Taps {
+    fn new(in_len: usize, out_len: usize) -> Self {
+        let scale = in_len as f64 / out_len as f64;
+        let filter_scale = scale.max(1.0);
+        let support = filter_scale; // the triangle's support is 1 input pixel, widened on reduction
+        let taps = (support.ceil() as usize) * 2 + 1;
+        let mut start = Vec::with_capacity(out_len);
+        let mut weights = vec![0.0f32; out_len * taps];
+        for (out, row) in weights.chunks_exact_mut(taps).enumerate() {
+            let centre = (out as f64 + 0.5) * scale;
+            let first = ((centre - support + 0.5).floor().max(0.0)) as usize;
+            let end = ((centre + support + 0.5).floor() as usize).min(in_len);
+            let mut total = 0.0f64;
+            let raw: Vec<f64> = (first..end)
+                .map(|x| {
+                    let distance = (x as f64 - centre + 0.5) / filter_scale;
+                    let w = (1.0 - distance.abs()).max(0.0);
+                    total += w;
+                    w
+                })
+                .collect();
+            for (slot, w) in row.iter_mut().zip(raw) {
+                *slot = if total > 0.0 { (w / total) as f32 } else { 0.0 };
+            }
+            start.push(first);
+        }
+        Self {
+            start,
+            weights,
+            taps,
+        }
+    }
+
+    /// Input index range and weights for output sample `out`, trimmed to the input's end.
+    #[inline]
+    fn of(&self, out: usize, in_len: usize) -> (usize, &[f32]) {
+        let first = self.start[out];
+        let count = self.taps.min(in_len - first);
+        (
+            first,
+            &self.weights[out * self.taps..out * self.taps + count],
+        )
+    }
+}
+
+/// Resamples every column from `in_height` to `out_height` samples.
+fn resize_columns(pixels: &[f32], width: usize, in_height: usize, out_height: usize) -> Vec<f32> {
+    let taps = Taps::new(in_height, out_height);
+    let mut out = vec![0.0f32; width * out_height];
+    let fill_row = |(y, out_row): (usize, &mut [f32])| {
+        let (first, weights) = taps.of(y, in_height);
+        for (k, &w) in weights.iter().enumerate() {
+            if w == 0.0 {
+                continue;
+            }
+            let in_row = &pixels[(first + k) * width..(first + k + 1) * width];
+            for (o, &i) in out_row.iter_mut().zip(in_row) {
+                *o += w * i;
+            }
+        }
+    };
+    if width * out_height * taps.taps >= PARALLEL_WORK {
+        out.par_chunks_exact_mut(width)
+            .enumerate()
+            .for_each(fill_row);
+    } else {
+        out.chunks_exact_mut(width).enumerate().for_each(fill_row);
+    }
+    out
+}
+
+/// Resamples each of `rows` rows from `in_width` to `out_width` samples.
+fn resize_rows(pixels: &[f32], in_width: usize, out_width: usize, rows: usize) -> Vec<f32> {
+    let taps = Taps::new(in_width, out_width);
+    let mut out = vec![0.0f32; out_width * rows];
+    let fill_row = |(in_row, out_row): (&[f32], &mut [f32])| {
+        for (x, o) in out_row.iter_mut().enumerate() {
+            let (first, weights) = taps.of(x, in_width);
+            *o = weights
+                .iter()
+                .zip(&in_row[first..])
+                .map(|(w, p)| w * p)
+                .sum();
+        }
+    };
+    if out_width * rows * taps.taps >= PARALLEL_WORK {
+        pixels
+            .par_chunks_exact(in_width)
+            .zip(out.par_chunks_exact_mut(out_width))
+            .for_each(fill_row);
+    } else {
+        pixels
+            .chunks_exact(in_width)
+            .zip(out.chunks_exact_mut(out_width))
+            .for_each(fill_row);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp(width: usize, height: usize) -> GrayImage {
+        let pixels = (0..width * height)
+            .map(|i| ((i % width) + (i / width)) as f32 / (width + height) as f32)
+            .collect();
+        GrayImage::new(width, height, pixels).unwrap()
+    }
+
+    #[test]
+    fn weights_sum_to_one_and_stay_inside_the_input() {
+        for (in_len, out_len) in [(512, 299), (3000, 299), (299, 512), (7, 3), (1, 5), (5, 1)] {
+            let taps = Taps::new(in_len, out_len);
+            for out in 0..out_len {
+                let (first, weights) = taps.of(out, in_len);
+                assert!(first + weights.len() <= in_len);
+                let sum: f32 = weights.iter().sum();
+                assert!(
+                    (sum - 1.0).abs() < 1e-5,
+                    "{in_len}->{out_len} at {out}: {sum}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn halving_matches_pillow_coefficients() {
+        // Pillow, 4 -> 2 bilinear: centre 1.0, support 2, weights 1/8 3/8 3/8 1/8 over x = 0..4
+        // (the fifth tap at x=3.5 is outside the input), renormalised over what remains.
+        let taps = Taps::new(4, 2);
+        let (first, weights) = taps.of(0, 4);
+        assert_eq!(first, 0);
+        let expected = [0.375 / 0.875, 0.375 / 0.875, 0.125 / 0.875];
+        for (w, e) in weights.iter().zip(expected) {
+            assert!((w - e).abs() < 1e-6, "{weights:?}");
+        }
+    }
+
+    #[test]
+    fn constant_images_stay_constant() {
+        let image = GrayImage::filled(640, 480, 0.25);
+        for (w, h) in [(299, 299), (1000, 50), (640, 480), (1, 1)] {
+            let out = resize(&image, w, h);
+            assert_eq!((out.width, out.height, out.pixels.len()), (w, h, w * h));
+            assert!(out.pixels.iter().all(|&p| (p - 0.25).abs() < 1e-6));
+        }
+    }
+
+    #[test]
+    fn same_size_is_identity() {
+        let image = ramp(37, 23);
+        assert_eq!(resize(&image, 37, 23), image);
+    }
+
+    #[test]
+    fn downscaling_averages_fine_detail_away() {
+        // A one-pixel checkerboard must become flat gray, not aliased stripes.
+        let pixels = (0..200 * 200)
+            .map(|i| ((i % 200 + i / 200) % 2) as f32)
+            .collect();
+        let board = GrayImage::new(200, 200, pixels).unwrap();
+        let out = resize(&board, 57, 57);
+        // Borders renormalise truncated kernels, so look inside.
+        for y in 2..55 {
+            for x in 2..55 {
+                assert!((out.get(x, y) - 0.5).abs() < 0.02, "{}", out.get(x, y));
+            }
+        }
+    }
+
+    #[test]
+    fn linear_ramps_are_preserved_away_from_the_borders() {
+        let image = ramp(300, 300);
+        let out = resize(&image, 100, 100);
+        // Output pixel x samples input position (x + 0.5) * 3 - 0.5 on each axis.
+        let expected = |x: usize, y: usize| {
+            ((x as f32 + 0.5) * 3.0 - 0.5 + (y as f32 + 0.5) * 3.0 - 0.5) / 600.0
+        };
+        for (x, y) in [(10, 10), (50, 20), (90, 90)] {
+            assert!((out.get(x, y) - expected(x, y)).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn separable_passes_match_a_direct_two_dimensional_sum() {
+        // Large enough for the vertical pass to run in parallel.
+        let image = ramp(3000, 1400);
+        let out = resize(&image, 299, 299);
+        let (along_x, along_y) = (Taps::new(3000, 299), Taps::new(1400, 299));
+        for (x, y) in [(0, 0), (150, 37), (298, 298), (10, 280)] {
+            let (fx, wx) = along_x.of(x, 3000);
+            let (fy, wy) = along_y.of(y, 1400);
+            let mut direct = 0.0f64;
+            for (j, &v) in wy.iter().enumerate() {
+                for (i, &u) in wx.iter().enumerate() {
+                    direct += f64::from(u * v * image.get(fx + i, fy + j));
+                }
+            }
+            assert!(
+                (f64::from(out.get(x, y)) - direct).abs() < 1e-5,
+                "({x},{y})"
+            );
+        }
+    }
+}

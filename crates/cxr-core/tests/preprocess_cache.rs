@@ -1,0 +1,185 @@
+//! The preprocessing cache on real files: misses then hits, invalidation by content and by
+//! spec, and recovery from damaged entries.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use cxr_core::DecodeLimits;
+use cxr_core::preprocess::{
+    CacheStats, InputSize, PreprocessCache, PreprocessSpec, ResizeMode, fit,
+};
+
+/// Writes a 96 x 80 8-bit gray PNG with a pattern depending on `seed`.
+fn write_png(dir: &Path, name: &str, seed: u8) -> PathBuf {
+    let image = image::GrayImage::from_fn(96, 80, |x, y| {
+        image::Luma([(x as u8).wrapping_mul(3) ^ (y as u8) ^ seed])
+    });
+    let path = dir.join(name);
+    image.save(&path).unwrap();
+    path
+}
+
+fn small_spec() -> PreprocessSpec {
+    PreprocessSpec {
+        input_size: InputSize {
+            width: 32,
+            height: 24,
+        },
+        ..PreprocessSpec::default()
+    }
+}
+
+fn entries(cache: &PreprocessCache) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = fs::read_dir(cache.dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "fit"))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn second_read_is_a_hit_and_equals_the_computed_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = write_png(dir.path(), "a.png", 0);
+    let cache = PreprocessCache::new(dir.path().join("cache")).unwrap();
+    let limits = DecodeLimits::default();
+
+    let computed = cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
+    let cached = cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
+    assert_eq!(
+        cache.stats(),
+        CacheStats {
+            hits: 1,
+            misses: 1,
+            repaired: 0
+        }
+    );
+    assert_eq!(computed, cached);
+    let direct = fit(
+        &cxr_core::decode_file(&png, &limits).unwrap().image,
+        &small_spec(),
+    )
+    .unwrap();
+    assert_eq!(cached, direct);
+    assert_eq!(entries(&cache).len(), 1, "no temporary files left behind");
+    assert_eq!(fs::read_dir(cache.dir()).unwrap().count(), 1);
+}
+
+#[test]
+fn the_key_is_the_content_not_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write_png(dir.path(), "a.png", 0);
+    let copy = dir.path().join("copy.png");
+    fs::copy(&first, &copy).unwrap();
+    let cache = PreprocessCache::new(dir.path().join("cache")).unwrap();
+    let limits = DecodeLimits::default();
+
+    cache
+        .get_or_compute(&first, &small_spec(), &limits)
+        .unwrap();
+    cache.get_or_compute(&copy, &small_spec(), &limits).unwrap();
+    assert_eq!(cache.stats().hits, 1);
+
+    // Same path, new content: a miss, and the new image.
+    let rewritten = write_png(dir.path(), "a.png", 77);
+    let changed = cache
+        .get_or_compute(&rewritten, &small_spec(), &limits)
+        .unwrap();
+    assert_eq!(cache.stats().misses, 2);
+    assert_ne!(
+        changed,
+        cache.get_or_compute(&copy, &small_spec(), &limits).unwrap()
+    );
+}
+
+#[test]
+fn a_spec_change_that_alters_the_fitted_image_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = write_png(dir.path(), "a.png", 5);
+    let cache = PreprocessCache::new(dir.path().join("cache")).unwrap();
+    let limits = DecodeLimits::default();
+    let spec = small_spec();
+
+    cache.get_or_compute(&png, &spec, &limits).unwrap();
+    let letterboxed = PreprocessSpec {
+        resize: ResizeMode::Letterbox,
+        ..spec.clone()
+    };
+    cache.get_or_compute(&png, &letterboxed, &limits).unwrap();
+    let bigger = PreprocessSpec {
+        input_size: InputSize {
+            width: 40,
+            height: 40,
+        },
+        ..spec.clone()
+    };
+    assert_eq!(
+        cache.get_or_compute(&png, &bigger, &limits).unwrap().width,
+        40
+    );
+    assert_eq!(cache.stats().misses, 3);
+
+    // Normalisation and channels act after the cache: same entry.
+    let keras = PreprocessSpec {
+        normalisation: cxr_core::preprocess::Normalisation::SymmetricUnit,
+        channels: 1,
+        ..spec
+    };
+    cache.get_or_compute(&png, &keras, &limits).unwrap();
+    assert_eq!(cache.stats().hits, 1);
+}
+
+#[test]
+fn damaged_entries_are_recomputed_and_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = write_png(dir.path(), "a.png", 9);
+    let cache = PreprocessCache::new(dir.path().join("cache")).unwrap();
+    let limits = DecodeLimits::default();
+    let good = cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
+    let entry = entries(&cache).remove(0);
+    let intact = fs::read(&entry).unwrap();
+
+    let mut flipped = intact.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x40;
+    let damages: [&[u8]; 3] = [&intact[..intact.len() / 2], b"not a cache entry", &flipped];
+    for damage in damages {
+        fs::write(&entry, damage).unwrap();
+        assert_eq!(
+            cache.get_or_compute(&png, &small_spec(), &limits).unwrap(),
+            good
+        );
+        assert_eq!(fs::read(&entry).unwrap(), intact, "entry rewritten");
+    }
+    assert_eq!(
+        cache.stats(),
+        CacheStats {
+            hits: 0,
+            misses: 1,
+            repaired: 3
+        }
+    );
+    cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
+    assert_eq!(cache.stats().hits, 1);
+}
+
+#[test]
+fn unreadable_inputs_are_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = PreprocessCache::new(dir.path().join("cache")).unwrap();
+    let missing = dir.path().join("missing.png");
+    let error = cache
+        .get_or_compute(&missing, &small_spec(), &DecodeLimits::default())
+        .unwrap_err();
+    assert!(error.to_string().contains("missing.png"), "{error}");
+
+    let garbage = dir.path().join("garbage.png");
+    fs::write(&garbage, b"definitely not an image").unwrap();
+    let error = cache
+        .get_or_compute(&garbage, &small_spec(), &DecodeLimits::default())
+        .unwrap_err();
+    assert!(error.to_string().contains("garbage.png"), "{error}");
+    assert!(entries(&cache).is_empty());
+}
