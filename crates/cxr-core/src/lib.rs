@@ -1,8 +1,10 @@
 //! cxr-core: everything about chest X-ray images that needs no neural network.
 //! Decoding (PNG/JPEG/DICOM), preprocessing, augmentation, data sets and metrics.
 
+pub mod augment;
 pub mod decode;
 pub mod image;
+pub mod preprocess;
 
 pub use decode::{DecodeError, DecodeErrorKind, DecodeLimits, decode_bytes, decode_file};
 pub use image::{DecodedImage, GrayImage, ImageInfo, Photometric, SourceFormat};
