@@ -4,6 +4,7 @@
 pub mod augment;
 pub mod decode;
 pub mod image;
+pub mod metrics;
 pub mod preprocess;
 
 pub use decode::{DecodeError, DecodeErrorKind, DecodeLimits, decode_bytes, decode_file};
