@@ -34,15 +34,43 @@ impl GrayImage {
     pub fn get(&self, x: usize, y: usize) -> f32 {
         self.pixels[y * self.width + x]
     }
+
+    /// The darkest and brightest pixel values; `None` for an image without pixels.
+    pub fn min_max(&self) -> Option<(f32, f32)> {
+        let first = *self.pixels.first()?;
+        Some(
+            self.pixels
+                .iter()
+                .fold((first, first), |(low, high), &v| (low.min(v), high.max(v))),
+        )
+    }
+
+    /// True when every pixel has the same value (a blank or failed exposure).
+    ///
+    /// Decoding accepts such images, since they are well-formed files; rejecting them is the
+    /// quality gate's decision, which can also use [`GrayImage::min_max`] for near-constant ones.
+    pub fn is_constant(&self) -> bool {
+        self.min_max().is_none_or(|(low, high)| low == high)
+    }
 }
 
 /// The file format an image came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceFormat {
     Png,
     Jpeg,
     Dicom,
+}
+
+impl std::fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Png => "PNG",
+            Self::Jpeg => "JPEG",
+            Self::Dicom => "DICOM",
+        })
+    }
 }
 
 /// How stored pixel values map to brightness.
@@ -77,4 +105,22 @@ pub struct ImageInfo {
 pub struct DecodedImage {
     pub image: GrayImage,
     pub info: ImageInfo,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_max_and_constancy() {
+        let flat = GrayImage::filled(3, 2, 0.25);
+        assert_eq!(flat.min_max(), Some((0.25, 0.25)));
+        assert!(flat.is_constant());
+
+        let ramp = GrayImage::new(2, 2, vec![0.5, 0.0, 1.0, 0.5]).unwrap();
+        assert_eq!(ramp.min_max(), Some((0.0, 1.0)));
+        assert!(!ramp.is_constant());
+
+        assert_eq!(GrayImage::filled(0, 0, 0.0).min_max(), None);
+    }
 }
