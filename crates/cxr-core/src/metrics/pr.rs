@@ -1,7 +1,7 @@
 //! The precision-recall curve and average precision, with scikit-learn's semantics
 //! (`precision_recall_curve` and `average_precision_score`).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::ranking::ThresholdCounts;
 use super::{MetricsError, check_class_counts, check_scores};
@@ -10,8 +10,9 @@ use super::{MetricsError, check_class_counts, check_scores};
 ///
 /// Point 0 is recall 0, precision 1 at threshold `+inf`; point `k > 0` comes from predicting
 /// `score >= thresholds[k]` positive, thresholds descending. These are scikit-learn's arrays
-/// reversed (its last point, which has no threshold, is our first).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// reversed (its last point, which has no threshold, is our first). Like `RocCurve`, it
+/// serialises for reports only (the `+inf` threshold becomes `null`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PrecisionRecallCurve {
     pub thresholds: Vec<f64>,
     pub precision: Vec<f64>,

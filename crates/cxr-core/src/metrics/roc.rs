@@ -1,7 +1,7 @@
 //! The receiver operating characteristic curve and the area under it, with scikit-learn's
 //! semantics (`roc_curve(drop_intermediate=False)` and `roc_auc_score`).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::ranking::ThresholdCounts;
 use super::{ConfusionMatrix, MetricsError, check_class_counts, check_scores};
@@ -11,8 +11,9 @@ use super::{ConfusionMatrix, MetricsError, check_class_counts, check_scores};
 /// Point 0 is (0, 0) at threshold `+inf` (nothing predicted positive); point `k > 0` is the
 /// result of predicting `score >= thresholds[k]` positive, thresholds descending. Every
 /// distinct score is kept (scikit-learn's `drop_intermediate=False`): collinear points do not
-/// change the area, and threshold selection needs them all.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// change the area, and threshold selection needs them all. Serialisable for reports only:
+/// serde_json writes the `+inf` threshold as `null`, so it would not read back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RocCurve {
     pub thresholds: Vec<f64>,
     pub false_positive_rate: Vec<f64>,

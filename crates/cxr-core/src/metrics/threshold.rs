@@ -32,7 +32,8 @@ impl fmt::Display for ThresholdRule {
 /// A threshold and what it does on the cases it was chosen on.
 ///
 /// `threshold` is `+inf` when only "predict nothing positive" meets the rule (specificity 1
-/// with a negative at the top score); serde_json writes that as `null`.
+/// with a negative at the top score); serde_json writes that as `null`, which does not read
+/// back into an `OperatingPoint`: check `threshold.is_finite()` before storing one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperatingPoint {
     /// The rule that chose it, e.g. "sensitivity >= 0.9"; callers may rename it.
