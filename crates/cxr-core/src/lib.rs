@@ -2,6 +2,7 @@
 //! Decoding (PNG/JPEG/DICOM), preprocessing, augmentation, data sets and metrics.
 
 pub mod augment;
+pub mod dataset;
 pub mod decode;
 pub mod image;
 pub mod metrics;
