@@ -3,27 +3,10 @@
 
 use std::path::Path;
 
-use cxr_core::dataset::{CheckOptions, ClassNames, Dataset, Layout, Split, check};
+mod dataset_support;
 
-/// A `side` x `side` PNG of 16 x 16 pseudo-random blocks: different seeds give unrelated
-/// pictures, the same seed at another side the same picture resized.
-fn write_png(path: &Path, seed: u64, side: u32) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let blocks: Vec<u8> = (0..16 * 16)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1);
-            (state >> 56) as u8
-        })
-        .collect();
-    let block = side / 16;
-    let picture = image::GrayImage::from_fn(side, side, |x, y| {
-        image::Luma([blocks[((y / block) * 16 + x / block) as usize]])
-    });
-    picture.save(path).unwrap();
-}
+use cxr_core::dataset::{CheckOptions, ClassNames, Dataset, Layout, Split, check};
+use dataset_support::write_block_png;
 
 fn paths(report_paths: &[std::path::PathBuf], root: &Path) -> Vec<String> {
     report_paths
@@ -36,11 +19,11 @@ fn paths(report_paths: &[std::path::PathBuf], root: &Path) -> Vec<String> {
 fn a_clean_split_folder_tree_is_counted_and_passes() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    write_png(&r.join("train/normal/a.png"), 1, 64);
-    write_png(&r.join("train/normal/a_mask.png"), 2, 64);
-    write_png(&r.join("train/abnormal/b.png"), 3, 64);
-    write_png(&r.join("train/abnormal/c.png"), 4, 64);
-    write_png(&r.join("val/normal/d.png"), 5, 64);
+    write_block_png(&r.join("train/normal/a.png"), 1, 64);
+    write_block_png(&r.join("train/normal/a_mask.png"), 2, 64);
+    write_block_png(&r.join("train/abnormal/b.png"), 3, 64);
+    write_block_png(&r.join("train/abnormal/c.png"), 4, 64);
+    write_block_png(&r.join("val/normal/d.png"), 5, 64);
     let dataset = Dataset::open(r, &ClassNames::default()).unwrap();
     assert_eq!(dataset.layout, Layout::SplitFolders);
     let report = check(&dataset, &CheckOptions::default(), &|| {});
@@ -63,12 +46,12 @@ fn a_clean_split_folder_tree_is_counted_and_passes() {
 fn duplicates_across_splits_and_unreadable_files_are_problems() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    write_png(&r.join("train/normal/a.png"), 1, 64);
-    write_png(&r.join("val/normal/a_copy.png"), 1, 64);
-    write_png(&r.join("train/abnormal/b.png"), 2, 64);
-    write_png(&r.join("test/abnormal/b_resized.png"), 2, 128);
-    write_png(&r.join("train/abnormal/c.png"), 3, 64);
-    write_png(&r.join("train/abnormal/c_again.png"), 3, 64);
+    write_block_png(&r.join("train/normal/a.png"), 1, 64);
+    write_block_png(&r.join("val/normal/a_copy.png"), 1, 64);
+    write_block_png(&r.join("train/abnormal/b.png"), 2, 64);
+    write_block_png(&r.join("test/abnormal/b_resized.png"), 2, 128);
+    write_block_png(&r.join("train/abnormal/c.png"), 3, 64);
+    write_block_png(&r.join("train/abnormal/c_again.png"), 3, 64);
     std::fs::write(
         r.join("val/normal/broken.png"),
         b"\x89PNG\r\n\x1a\n not really",
@@ -116,8 +99,8 @@ fn duplicates_across_splits_and_unreadable_files_are_problems() {
 #[test]
 fn identical_files_with_different_labels_are_a_problem_even_without_splits() {
     let root = tempfile::tempdir().unwrap();
-    write_png(&root.path().join("normal/a.png"), 1, 64);
-    write_png(&root.path().join("abnormal/a.png"), 1, 64);
+    write_block_png(&root.path().join("normal/a.png"), 1, 64);
+    write_block_png(&root.path().join("abnormal/a.png"), 1, 64);
     let dataset = Dataset::open(root.path(), &ClassNames::default()).unwrap();
     let report = check(&dataset, &CheckOptions::default(), &|| {});
     assert!(report.exact_duplicates[0].labels_differ);
@@ -142,7 +125,7 @@ fn unreadable_layouts_are_errors_naming_the_path() {
     );
 
     let unlabelled = root.path().join("unlabelled");
-    write_png(&unlabelled.join("scan.png"), 1, 64);
+    write_block_png(&unlabelled.join("scan.png"), 1, 64);
     let err = Dataset::open(&unlabelled, &ClassNames::default())
         .unwrap_err()
         .to_string();

@@ -1,7 +1,9 @@
 //! The Shenzhen set read every way it can be: NLM names, its labels.csv, and a manifest
 //! written by `write_manifest`; plus the near-duplicate threshold measured on its X-rays.
 
-use std::path::{Path, PathBuf};
+mod dataset_support;
+
+use std::path::Path;
 
 use cxr_core::dataset::check::DEFAULT_NEAR_DUPLICATE_BITS;
 use cxr_core::dataset::phash::perceptual_hash;
@@ -9,19 +11,7 @@ use cxr_core::dataset::{
     CheckOptions, ClassNames, Dataset, Layout, Split, SplitPlan, check, write_manifest,
 };
 use cxr_core::{DecodeLimits, decode_bytes, decode_file};
-
-fn shenzhen() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/shenzhen"
-    ));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: {} is absent", dir.display());
-        None
-    }
-}
+use dataset_support::shenzhen;
 
 #[test]
 fn nlm_names_and_labels_csv_give_the_same_data_set() {

@@ -1,8 +1,13 @@
 //! `cxr data check` and `cxr data split` run as a user would: on synthetic trees made in a
 //! temporary folder (counts, leakage, unreadable files, exit codes) and on the Shenzhen set.
 
-use std::path::{Path, PathBuf};
+#[path = "../../cxr-core/tests/dataset_support/mod.rs"]
+mod dataset_support;
+
+use std::path::Path;
 use std::process::Output;
+
+use dataset_support::{shenzhen, write_block_png};
 
 fn cxr(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_cxr"))
@@ -15,25 +20,6 @@ fn json_of(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
         panic!("{err}: {}", String::from_utf8_lossy(&output.stdout));
     })
-}
-
-/// A 64 x 64 PNG of 16 x 16 pseudo-random blocks, different for each seed.
-fn write_png(path: &Path, seed: u64) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let blocks: Vec<u8> = (0..16 * 16)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1);
-            (state >> 56) as u8
-        })
-        .collect();
-    image::GrayImage::from_fn(64, 64, |x, y| {
-        image::Luma([blocks[((y / 4) * 16 + x / 4) as usize]])
-    })
-    .save(path)
-    .unwrap();
 }
 
 /// `train/{normal,tb}` and `val/{normal,tb}` with 6 distinct images and 2 masks.
@@ -50,7 +36,7 @@ fn clean_tree() -> tempfile::TempDir {
         "val/tb/t3.png",
     ];
     for (seed, file) in files.iter().enumerate() {
-        write_png(&root.path().join(file), seed as u64);
+        write_block_png(&root.path().join(file), seed as u64, 64);
     }
     root
 }
@@ -177,19 +163,6 @@ fn split_rejects_a_validation_share_with_folds() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(!out.exists());
-}
-
-fn shenzhen() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/shenzhen"
-    ));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: {} is absent", dir.display());
-        None
-    }
 }
 
 #[test]

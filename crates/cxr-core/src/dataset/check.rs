@@ -267,14 +267,14 @@ fn near_duplicates(
         .flat_map_iter(|(n, &(a, hash_a, sha_a))| {
             hashed[n + 1..]
                 .iter()
-                .filter(move |(_, hash_b, sha_b)| {
-                    sha_a != *sha_b && hash_a.distance(hash_b) <= max_bits
-                })
-                .map(move |&(b, hash_b, _)| NearDuplicate {
-                    paths: [items[a].path.clone(), items[b].path.clone()],
-                    distance: hash_a.distance(hash_b),
-                    cross_split: leaks(&items[a], &items[b]),
-                    labels_differ: items[a].label != items[b].label,
+                .filter_map(move |&(b, hash_b, sha_b)| {
+                    let distance = hash_a.distance(hash_b);
+                    (sha_a != sha_b && distance <= max_bits).then(|| NearDuplicate {
+                        paths: [items[a].path.clone(), items[b].path.clone()],
+                        distance,
+                        cross_split: leaks(&items[a], &items[b]),
+                        labels_differ: items[a].label != items[b].label,
+                    })
                 })
         })
         .collect()

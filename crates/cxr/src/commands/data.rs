@@ -201,11 +201,7 @@ fn print_check(report: &CheckReport) {
         .zip(&report.class_totals)
         .map(|(name, count)| format!("{count} {name}"))
         .collect();
-    println!(
-        "data set: {} ({})",
-        report.source.display(),
-        report.layout
-    );
+    println!("data set: {} ({})", report.source.display(), report.layout);
     println!(
         "{} images: {}; {} with masks\n",
         report.images,
@@ -222,10 +218,7 @@ fn print_check(report: &CheckReport) {
         "bit depths: {}",
         list(&report.bit_depths, |bits| bits.to_string())
     );
-    println!(
-        "formats: {}",
-        list(&report.formats, |f| f.to_string())
-    );
+    println!("formats: {}", list(&report.formats, |f| f.to_string()));
 
     println!("unreadable files: {}", report.unreadable.len());
     for file in &report.unreadable {
