@@ -23,8 +23,8 @@ pub enum DataCommand {
         #[command(flatten)]
         source: SourceArgs,
         /// Largest perceptual-hash distance (bits of 256) at which two images are near
-        /// duplicates. Distinct X-rays are rarely closer than 46, resized or re-encoded
-        /// copies are rarely farther than 14.
+        /// duplicates. On the Shenzhen set distinct X-rays are at least 46 apart, copies
+        /// resized and re-encoded as JPEG at most 14.
         #[arg(long, default_value_t = DEFAULT_NEAR_DUPLICATE_BITS)]
         near_bits: u32,
     },
@@ -45,6 +45,7 @@ pub enum DataCommand {
         /// Split the non-test images into K cross-validation folds instead of train/val.
         #[arg(long, value_name = "K")]
         folds: Option<usize>,
+        /// Random seed: the same seed and data give the same split.
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
