@@ -70,23 +70,54 @@ pub(super) fn warp(image: &GrayImage, params: &AugmentParams) -> GrayImage {
 /// (scipy's 'nearest': past the edge the image repeats its border) or the constant (scipy's
 /// 'grid-constant': blended with the image near the edge).
 fn sample(image: &GrayImage, row: f64, col: f64, fill: FillMode) -> f32 {
-    let (max_row, max_col) = ((image.height - 1) as f64, (image.width - 1) as f64);
-    let pixel = |r: f64, c: f64| -> f32 {
-        let inside = (0.0..=max_row).contains(&r) && (0.0..=max_col).contains(&c);
-        match fill {
-            _ if inside => image.get(c as usize, r as usize),
-            FillMode::Constant { value } => value,
-            FillMode::Nearest => image.get(
-                c.clamp(0.0, max_col) as usize,
-                r.clamp(0.0, max_row) as usize,
-            ),
-        }
-    };
-    let (row0, col0) = (row.floor(), col.floor());
+    let (row0, col0) = (floor(row), floor(col));
     let (dr, dc) = ((row - row0) as f32, (col - col0) as f32);
-    let top = pixel(row0, col0) * (1.0 - dc) + pixel(row0, col0 + 1.0) * dc;
-    let bottom = pixel(row0 + 1.0, col0) * (1.0 - dc) + pixel(row0 + 1.0, col0 + 1.0) * dc;
-    top * (1.0 - dr) + bottom * dr
+    let (max_row, max_col) = ((image.height - 1) as f64, (image.width - 1) as f64);
+    let [top_left, top_right, bottom_left, bottom_right] =
+        if row0 >= 0.0 && col0 >= 0.0 && row0 < max_row && col0 < max_col {
+            // All four neighbours inside: the common case, read directly.
+            let at = row0 as usize * image.width + col0 as usize;
+            let p = &image.pixels;
+            [
+                p[at],
+                p[at + 1],
+                p[at + image.width],
+                p[at + image.width + 1],
+            ]
+        } else {
+            let pixel = |r: f64, c: f64| -> f32 {
+                let inside = (0.0..=max_row).contains(&r) && (0.0..=max_col).contains(&c);
+                match fill {
+                    _ if inside => image.get(c as usize, r as usize),
+                    FillMode::Constant { value } => value,
+                    FillMode::Nearest => image.get(
+                        c.clamp(0.0, max_col) as usize,
+                        r.clamp(0.0, max_row) as usize,
+                    ),
+                }
+            };
+            [
+                pixel(row0, col0),
+                pixel(row0, col0 + 1.0),
+                pixel(row0 + 1.0, col0),
+                pixel(row0 + 1.0, col0 + 1.0),
+            ]
+        };
+    let top = top_left + (top_right - top_left) * dc;
+    let bottom = bottom_left + (bottom_right - bottom_left) * dc;
+    top + (bottom - top) * dr
+}
+
+/// `x.floor()` without a libm call (baseline x86-64 has no rounding instruction); exact for
+/// |x| < 2^63, and positions far outside the image only need to stay outside.
+#[inline]
+fn floor(x: f64) -> f64 {
+    let truncated = x as i64 as f64;
+    if truncated > x {
+        truncated - 1.0
+    } else {
+        truncated
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +135,13 @@ mod tests {
             .max_by(|&a, &b| image.pixels[a].total_cmp(&image.pixels[b]))
             .unwrap_or(0);
         (index % image.width, index / image.width)
+    }
+
+    #[test]
+    fn fast_floor_matches_floor() {
+        for x in [-2.5, -1.0, -0.25, 0.0, 0.75, 1.0, 298.999, 1e12] {
+            assert_eq!(floor(x), x.floor(), "{x}");
+        }
     }
 
     #[test]

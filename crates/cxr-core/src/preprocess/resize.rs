@@ -51,16 +51,16 @@ impl Taps {
             let first = ((centre - support + 0.5).floor().max(0.0)) as usize;
             let end = ((centre + support + 0.5).floor() as usize).min(in_len);
             let mut total = 0.0f64;
-            let raw: Vec<f64> = (first..end)
-                .map(|x| {
-                    let distance = (x as f64 - centre + 0.5) / filter_scale;
-                    let w = (1.0 - distance.abs()).max(0.0);
-                    total += w;
-                    w
-                })
-                .collect();
-            for (slot, w) in row.iter_mut().zip(raw) {
-                *slot = if total > 0.0 { (w / total) as f32 } else { 0.0 };
+            for (slot, x) in row.iter_mut().zip(first..end) {
+                let distance = (x as f64 - centre + 0.5) / filter_scale;
+                let w = (1.0 - distance.abs()).max(0.0);
+                total += w;
+                *slot = w as f32;
+            }
+            if total > 0.0 {
+                for slot in row.iter_mut() {
+                    *slot = (f64::from(*slot) / total) as f32;
+                }
             }
             start.push(first);
         }

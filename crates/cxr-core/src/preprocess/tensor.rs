@@ -29,13 +29,10 @@ impl ChwTensor {
 
 /// Normalises `image` (already at the spec's input size) into a tensor of `spec.channels`.
 pub(crate) fn normalise(image: &GrayImage, spec: &PreprocessSpec) -> ChwTensor {
-    let plane = image.pixels.len();
-    let mut data = vec![0.0f32; spec.channels * plane];
-    for (c, out) in data.chunks_exact_mut(plane).enumerate() {
+    let mut data = Vec::with_capacity(spec.channels * image.pixels.len());
+    for c in 0..spec.channels {
         let (scale, offset) = spec.normalisation.scale_offset(c);
-        for (o, &p) in out.iter_mut().zip(&image.pixels) {
-            *o = p * scale + offset;
-        }
+        data.extend(image.pixels.iter().map(|&p| p * scale + offset));
     }
     ChwTensor {
         channels: spec.channels,
