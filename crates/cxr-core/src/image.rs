@@ -107,6 +107,27 @@ pub struct DecodedImage {
     pub info: ImageInfo,
 }
 
+impl DecodedImage {
+    /// A freshly decoded image: its size is the original size; no spacing or view known yet.
+    pub fn new(
+        image: GrayImage,
+        format: SourceFormat,
+        bit_depth: u16,
+        photometric: Photometric,
+    ) -> Self {
+        let info = ImageInfo {
+            format,
+            original_width: image.width,
+            original_height: image.height,
+            bit_depth,
+            photometric,
+            pixel_spacing_mm: None,
+            view_position: None,
+        };
+        Self { image, info }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use std::path::Path;
 use cxr_core::decode::dicom_writer::{DicomImage, Samples};
 use cxr_core::{DecodeError, DecodeErrorKind, DecodeLimits, SourceFormat, decode_file};
 use decode_support::{decode, jpeg, png, ramp};
+use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use image::ExtendedColorType;
 
@@ -39,6 +40,17 @@ fn dicom_16x16() -> Vec<u8> {
     DicomImage::new(16, 16, Samples::U16(vec![1000; 256]))
         .to_bytes()
         .unwrap()
+}
+
+/// The 16 x 16 DICOM after `edit`, written back out with its preamble.
+fn edited_dicom(edit: impl FnOnce(&mut dicom_object::DefaultDicomObject)) -> Vec<u8> {
+    let mut object = dicom_object::OpenFileOptions::new()
+        .from_reader(&dicom_16x16()[128..])
+        .unwrap();
+    edit(&mut object);
+    let mut bytes = Vec::new();
+    object.write_all(&mut bytes).unwrap();
+    bytes
 }
 
 #[test]
@@ -129,12 +141,9 @@ fn truncated_dicom() {
 
 #[test]
 fn dicom_without_pixel_data() {
-    let mut object = dicom_object::OpenFileOptions::new()
-        .from_reader(&dicom_16x16()[128..])
-        .unwrap();
-    object.remove_element(tags::PIXEL_DATA);
-    let mut bytes = Vec::new();
-    object.write_all(&mut bytes).unwrap();
+    let bytes = edited_dicom(|object| {
+        object.remove_element(tags::PIXEL_DATA);
+    });
     let kind = decode_error_of("no-pixels.dcm", &bytes);
     assert!(matches!(kind, DecodeErrorKind::NoPixelData), "{kind}");
 }
@@ -185,21 +194,15 @@ fn decompression_bombs_are_refused_from_the_header() {
     let kind = decode_error_of("bomb.jpg", &bytes);
     assert!(matches!(kind, DecodeErrorKind::TooLarge { .. }), "{kind}");
 
-    let mut object = dicom_object::OpenFileOptions::new()
-        .from_reader(&dicom_16x16()[128..])
-        .unwrap();
-    object.put_element(dicom_core::DataElement::new(
-        tags::ROWS,
-        dicom_core::VR::US,
-        dicom_core::PrimitiveValue::from(65_535u16),
-    ));
-    object.put_element(dicom_core::DataElement::new(
-        tags::COLUMNS,
-        dicom_core::VR::US,
-        dicom_core::PrimitiveValue::from(65_535u16),
-    ));
-    let mut bytes = Vec::new();
-    object.write_all(&mut bytes).unwrap();
+    let bytes = edited_dicom(|object| {
+        for tag in [tags::ROWS, tags::COLUMNS] {
+            object.put_element(DataElement::new(
+                tag,
+                VR::US,
+                PrimitiveValue::from(65_535u16),
+            ));
+        }
+    });
     let kind = decode_error_of("bomb.dcm", &bytes);
     assert!(matches!(kind, DecodeErrorKind::TooLarge { .. }), "{kind}");
 }
@@ -299,14 +302,11 @@ fn paths_with_spaces_and_non_ascii() {
 
 #[test]
 fn undecodable_transfer_syntax_is_named() {
-    let mut object = dicom_object::OpenFileOptions::new()
-        .from_reader(&dicom_16x16()[128..])
-        .unwrap();
     // JPEG 2000 needs a C library this build leaves out; relabel the native pixels as such
-    object.meta_mut().transfer_syntax = "1.2.840.10008.1.2.4.90\0".to_string();
-    object.meta_mut().update_information_group_length();
-    let mut bytes = Vec::new();
-    object.write_all(&mut bytes).unwrap();
+    let bytes = edited_dicom(|object| {
+        object.meta_mut().transfer_syntax = "1.2.840.10008.1.2.4.90\0".to_string();
+        object.meta_mut().update_information_group_length();
+    });
     let kind = decode_error_of("j2k.dcm", &bytes);
     assert!(
         matches!(&kind, DecodeErrorKind::UnsupportedTransferSyntax { uid, .. } if uid == "1.2.840.10008.1.2.4.90"),

@@ -108,3 +108,34 @@ fn shenzhen_png_is_512_square_8_bit() {
         "range {low}..{high}"
     );
 }
+
+/// Every Shenzhen image decodes as the data README describes (562 files; a few seconds).
+/// Run: cargo test --release -p cxr-core --test decode_raster -- --ignored
+#[test]
+#[ignore = "decodes the whole real data set"]
+fn every_shenzhen_png_decodes() {
+    let Some(images) = shenzhen_images() else {
+        return;
+    };
+    let limits = DecodeLimits::default();
+    let started = std::time::Instant::now();
+    let mut count = 0;
+    for entry in std::fs::read_dir(&images).unwrap() {
+        let path = entry.unwrap().path();
+        let decoded = decode_file(&path, &limits).unwrap();
+        assert_eq!(
+            (decoded.image.width, decoded.image.height),
+            (512, 512),
+            "{path:?}"
+        );
+        assert_eq!(decoded.info.bit_depth, 8, "{path:?}");
+        assert!(!decoded.image.is_constant(), "{path:?}");
+        count += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{count} images in {seconds:.2} s ({:.2} ms each)",
+        1e3 * seconds / count as f64
+    );
+    assert!(count >= 562);
+}

@@ -19,7 +19,7 @@ use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry
 use super::sniff::DicomLayout;
 use super::voi::{GrayscalePipeline, Voi};
 use super::{DecodeErrorKind, DecodeLimits, malformed};
-use crate::image::{DecodedImage, GrayImage, ImageInfo, Photometric, SourceFormat};
+use crate::image::{DecodedImage, GrayImage, Photometric, SourceFormat};
 
 const FORMAT: SourceFormat = SourceFormat::Dicom;
 
@@ -38,39 +38,35 @@ pub(super) fn decode(
     }
     check_transfer_syntax(object.meta().transfer_syntax())?;
 
-    let decoded = object
+    let pixel_data = object
         .decode_pixel_data_frame(0)
         .map_err(|e| malformed(FORMAT, &e))?;
-    if (decoded.columns() as usize, decoded.rows() as usize) != (width, height) {
+    if (pixel_data.columns() as usize, pixel_data.rows() as usize) != (width, height) {
         return Err(corrupt("decoded frame size differs from Rows/Columns"));
     }
-    let frame = decoded
+    let frame = pixel_data
         .frame_data(0)
         .map_err(|e| DecodeErrorKind::Truncated {
             format: FORMAT,
             detail: e.to_string(),
         })?;
-    let (pixels, photometric) = match decoded.samples_per_pixel() {
-        1 => grayscale(&decoded, frame)?,
-        3 => (colour(&decoded, frame, width * height)?, Photometric::Rgb),
+    let (pixels, photometric) = match pixel_data.samples_per_pixel() {
+        1 => grayscale(&pixel_data, frame)?,
+        3 => (
+            colour(&pixel_data, frame, width * height)?,
+            Photometric::Rgb,
+        ),
         n => return Err(unsupported(format!("{n} samples per pixel"))),
     };
-    Ok(DecodedImage {
-        image: GrayImage {
-            width,
-            height,
-            pixels,
-        },
-        info: ImageInfo {
-            format: FORMAT,
-            original_width: width,
-            original_height: height,
-            bit_depth: decoded.bits_stored(),
-            photometric,
-            pixel_spacing_mm: pixel_spacing(&object),
-            view_position: text(&object, tags::VIEW_POSITION),
-        },
-    })
+    let image = GrayImage {
+        width,
+        height,
+        pixels,
+    };
+    let mut result = DecodedImage::new(image, FORMAT, pixel_data.bits_stored(), photometric);
+    result.info.pixel_spacing_mm = pixel_spacing(&object);
+    result.info.view_position = text(&object, tags::VIEW_POSITION);
+    Ok(result)
 }
 
 fn parse(bytes: &[u8], layout: DicomLayout) -> Result<DefaultDicomObject, DecodeErrorKind> {
@@ -115,60 +111,77 @@ fn check_transfer_syntax(uid: &str) -> Result<(), DecodeErrorKind> {
 
 /// Monochrome frames: modality rescale, VOI, MONOCHROME1 inversion, via one table look-up.
 fn grayscale(
-    decoded: &DecodedPixelData<'_>,
+    pixel_data: &DecodedPixelData<'_>,
     frame: &[u8],
 ) -> Result<(Vec<f32>, Photometric), DecodeErrorKind> {
-    let (photometric, invert) = match decoded.photometric_interpretation() {
+    let (photometric, invert) = match pixel_data.photometric_interpretation() {
         PhotometricInterpretation::Monochrome1 => (Photometric::Monochrome1, true),
         PhotometricInterpretation::Monochrome2 => (Photometric::Monochrome2, false),
         other => return Err(unsupported(format!("photometric interpretation {other}"))),
     };
-    let samples = SampleFormat::of(decoded)?;
-    let stored = || frame.chunks_exact(samples.bytes).map(|c| samples.stored(c));
-    let (low, high) = stored().fold((i32::MAX, i32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    if low > high {
-        return Err(corrupt("frame has no pixels"));
-    }
-
+    let samples = SampleFormat::of(pixel_data)?;
     let pixel_error = |e: dicom_pixeldata::Error| malformed(FORMAT, &e);
-    let rescale = decoded.rescale().map_err(pixel_error)?[0];
+    let rescale = pixel_data.rescale().map_err(pixel_error)?[0];
     if !(rescale.slope.is_finite() && rescale.intercept.is_finite()) {
         return Err(corrupt("Rescale Slope or Intercept is not a finite number"));
     }
-    let function = decoded
+    let function = pixel_data
         .voi_lut_function()
         .map_err(pixel_error)?
         .and_then(|f| f.first().copied())
         .unwrap_or(VoiLutFunction::Linear);
-    let table = decoded
+    let table = pixel_data
         .voi_lut_sequence()
         .map_err(pixel_error)?
         .and_then(|luts| luts.first())
         .and_then(|lut| Voi::table(lut.min_pixel_value, &lut.data, lut.bits_stored));
-    let window = decoded
+    let window = pixel_data
         .window()
         .map_err(pixel_error)?
         .and_then(|windows| windows.first())
         .and_then(|w| Voi::window(*w, function));
-    let voi = table.or(window).unwrap_or_else(|| {
-        let ends = [
-            rescale.apply(f64::from(low)),
-            rescale.apply(f64::from(high)),
-        ];
-        Voi::MinMax {
-            low: ends[0].min(ends[1]),
-            high: ends[0].max(ends[1]),
-        }
-    });
 
-    let lookup = GrayscalePipeline {
-        rescale,
-        voi,
-        invert,
+    let lookup = |low: i32, high: i32| {
+        let voi = table.or(window).unwrap_or_else(|| {
+            let ends = [
+                rescale.apply(f64::from(low)),
+                rescale.apply(f64::from(high)),
+            ];
+            Voi::MinMax {
+                low: ends[0].min(ends[1]),
+                high: ends[0].max(ends[1]),
+            }
+        });
+        GrayscalePipeline {
+            rescale,
+            voi,
+            invert,
+        }
+        .table(low, high)
+    };
+    let pixels = match samples.bytes {
+        1 => map_frame::<1>(frame, &samples, lookup),
+        _ => map_frame::<2>(frame, &samples, lookup),
     }
-    .table(low, high);
-    let pixels = stored().map(|v| lookup[(v - low) as usize]).collect();
+    .ok_or_else(|| corrupt("frame has no pixels"))?;
     Ok((pixels, photometric))
+}
+
+/// Maps each stored value of a frame through a table that `lookup` builds for the frame's
+/// range of stored values; `N` is the sample width in bytes, a constant so the loops stay tight.
+fn map_frame<const N: usize>(
+    frame: &[u8],
+    samples: &SampleFormat,
+    lookup: impl FnOnce(i32, i32) -> Vec<f32>,
+) -> Option<Vec<f32>> {
+    let (chunks, _) = frame.as_chunks::<N>();
+    let stored = || chunks.iter().map(|s| samples.stored(s));
+    let (low, high) = stored().fold((i32::MAX, i32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if low > high {
+        return None;
+    }
+    let table = lookup(low, high);
+    Some(stored().map(|v| table[(v - low) as usize]).collect())
 }
 
 /// How stored values sit in their bytes (PS3.5 8.1.1: Bits Allocated/Stored, High Bit).
@@ -180,10 +193,10 @@ struct SampleFormat {
 }
 
 impl SampleFormat {
-    fn of(decoded: &DecodedPixelData<'_>) -> Result<Self, DecodeErrorKind> {
-        let allocated = u32::from(decoded.bits_allocated());
-        let stored = u32::from(decoded.bits_stored());
-        let high_bit = u32::from(decoded.high_bit());
+    fn of(pixel_data: &DecodedPixelData<'_>) -> Result<Self, DecodeErrorKind> {
+        let allocated = u32::from(pixel_data.bits_allocated());
+        let stored = u32::from(pixel_data.bits_stored());
+        let high_bit = u32::from(pixel_data.high_bit());
         if allocated != 8 && allocated != 16 {
             return Err(unsupported(format!(
                 "{allocated} bits allocated per sample"
@@ -203,13 +216,13 @@ impl SampleFormat {
             bytes: allocated as usize / 8,
             bits_stored: stored,
             shift,
-            signed: decoded.pixel_representation() == PixelRepresentation::Signed,
+            signed: pixel_data.pixel_representation() == PixelRepresentation::Signed,
         })
     }
 
     #[inline]
-    fn stored(&self, sample: &[u8]) -> i32 {
-        let raw = match sample {
+    fn stored<const N: usize>(&self, sample: &[u8; N]) -> i32 {
+        let raw = match sample.as_slice() {
             [byte] => u32::from(*byte),
             [a, b, ..] => u32::from(u16::from_ne_bytes([*a, *b])),
             [] => 0,
@@ -226,17 +239,17 @@ impl SampleFormat {
 
 /// Colour frames (rare for chest X-rays): RGB becomes luma, YBR_FULL keeps its Y plane.
 fn colour(
-    decoded: &DecodedPixelData<'_>,
+    pixel_data: &DecodedPixelData<'_>,
     frame: &[u8],
     pixel_count: usize,
 ) -> Result<Vec<f32>, DecodeErrorKind> {
-    if decoded.bits_allocated() != 8 {
+    if pixel_data.bits_allocated() != 8 {
         return Err(unsupported("colour with more than 8 bits per sample"));
     }
     if frame.len() < pixel_count * 3 {
         return Err(corrupt("colour frame shorter than Rows x Columns x 3"));
     }
-    let interleaved: Cow<[u8]> = match decoded.planar_configuration() {
+    let interleaved: Cow<[u8]> = match pixel_data.planar_configuration() {
         PlanarConfiguration::Standard => Cow::Borrowed(frame),
         PlanarConfiguration::PixelFirst => Cow::Owned(
             (0..pixel_count * 3)
@@ -244,7 +257,7 @@ fn colour(
                 .collect(),
         ),
     };
-    match decoded.photometric_interpretation() {
+    match pixel_data.photometric_interpretation() {
         PhotometricInterpretation::Rgb => {
             super::raster::gray_pixels(&interleaved, image::ColorType::Rgb8)
                 .ok_or_else(|| unsupported("RGB layout"))

@@ -8,7 +8,7 @@ use image::codecs::png::PngDecoder;
 use image::{ColorType, ImageDecoder, ImageError};
 
 use super::{DecodeErrorKind, DecodeLimits, malformed};
-use crate::image::{DecodedImage, GrayImage, ImageInfo, Photometric, SourceFormat};
+use crate::image::{DecodedImage, GrayImage, Photometric, SourceFormat};
 
 /// ITU-R BT.601 luma weights, the ones Pillow's `convert("L")` uses.
 const LUMA_WEIGHTS: [f32; 3] = [0.299, 0.587, 0.114];
@@ -67,46 +67,42 @@ fn decode_with(
     } else {
         Photometric::Monochrome2
     };
-    Ok(DecodedImage {
-        image: GrayImage {
-            width,
-            height,
-            pixels,
-        },
-        info: ImageInfo {
-            format,
-            original_width: width,
-            original_height: height,
-            bit_depth,
-            photometric,
-            pixel_spacing_mm: None,
-            view_position: None,
-        },
-    })
+    let image = GrayImage {
+        width,
+        height,
+        pixels,
+    };
+    Ok(DecodedImage::new(image, format, bit_depth, photometric))
 }
 
 /// Converts decoded samples to gray in [0, 1]: alpha is dropped and colour becomes luma.
 /// `None` for layouts PNG and JPEG decoders never produce (float samples).
 pub(super) fn gray_pixels(buffer: &[u8], color: ColorType) -> Option<Vec<f32>> {
     let channels = usize::from(color.channel_count());
-    match color.bytes_per_pixel() / color.channel_count() {
-        1 => {
-            let table: [f32; 256] = std::array::from_fn(|v| v as f32 / 255.0);
-            Some(to_gray(buffer, channels, |v| table[usize::from(v)]))
+    match color {
+        ColorType::L8 | ColorType::La8 | ColorType::Rgb8 | ColorType::Rgba8 => {
+            Some(to_gray(buffer, channels, |[v]: [u8; 1]| {
+                f32::from(v) / 255.0
+            }))
         }
-        2 if !matches!(color, ColorType::Rgb32F | ColorType::Rgba32F) => {
-            // the decoder hands 16-bit samples over in native byte order
-            let samples: Vec<u16> = buffer
-                .chunks_exact(2)
-                .map(|b| u16::from_ne_bytes([b[0], b[1]]))
-                .collect();
-            Some(to_gray(&samples, channels, |v| f32::from(v) / 65535.0))
+        // the decoder hands 16-bit samples over in native byte order
+        ColorType::L16 | ColorType::La16 | ColorType::Rgb16 | ColorType::Rgba16 => {
+            Some(to_gray(buffer, channels, |b: [u8; 2]| {
+                f32::from(u16::from_ne_bytes(b)) / 65535.0
+            }))
         }
         _ => None,
     }
 }
 
-fn to_gray<T: Copy>(samples: &[T], channels: usize, value: impl Fn(T) -> f32) -> Vec<f32> {
+/// One gray value per pixel of `channels` samples of `N` bytes each; the sample width is a
+/// constant so that the common 8-bit gray case compiles to a vectorised loop.
+fn to_gray<const N: usize>(
+    buffer: &[u8],
+    channels: usize,
+    value: impl Fn([u8; N]) -> f32,
+) -> Vec<f32> {
+    let (samples, _) = buffer.as_chunks::<N>();
     match channels {
         1 => samples.iter().map(|&s| value(s)).collect(),
         2 => samples.chunks_exact(2).map(|p| value(p[0])).collect(),
