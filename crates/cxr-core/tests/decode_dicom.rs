@@ -3,11 +3,12 @@
 
 mod decode_support;
 
-use cxr_core::decode::dicom_writer::{DicomEncoding, DicomImage, Samples, VoiLutTable, Window};
+use cxr_core::decode::dicom_writer::{
+    DicomEncoding, DicomImage, Samples, VoiLutFunction, VoiLutTable, Window,
+};
 use cxr_core::{DecodeLimits, DecodedImage, GrayImage, Photometric, SourceFormat, decode_file};
 use decode_support::{assert_close, decode, shenzhen_images};
 use dicom_dictionary_std::uids;
-use dicom_pixeldata::VoiLutFunction;
 use dicom_transfer_syntax_registry::entries::{
     EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
 };

@@ -8,11 +8,14 @@ use dicom_core::{DataElement, Length, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::adapters::EncodeOptions;
 use dicom_object::{FileDicomObject, FileMetaTableBuilder, InMemDicomObject};
-use dicom_pixeldata::{Transcode, VoiLutFunction};
+use dicom_pixeldata::Transcode;
 use dicom_transfer_syntax_registry::entries;
 use sha2::{Digest, Sha256};
 
 use crate::image::{GrayImage, Photometric};
+
+/// The VOI LUT Function of a [`Window`], re-exported so callers need no DICOM crate.
+pub use dicom_pixeldata::VoiLutFunction;
 
 /// Stored pixel samples of all frames, one frame after another, each row-major.
 #[derive(Debug, Clone, PartialEq)]
