@@ -39,12 +39,34 @@ fn entries(cache: &PreprocessCache) -> Vec<PathBuf> {
     found
 }
 
+/// A scratch folder holding one PNG (`a.png`, pattern `seed`) and an empty cache.
+struct Fixture {
+    dir: tempfile::TempDir,
+    png: PathBuf,
+    cache: PreprocessCache,
+    limits: DecodeLimits,
+}
+
+fn fixture(seed: u8) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let png = write_png(dir.path(), "a.png", seed);
+    let cache = PreprocessCache::new(dir.path().join("cache")).unwrap();
+    Fixture {
+        dir,
+        png,
+        cache,
+        limits: DecodeLimits::default(),
+    }
+}
+
 #[test]
 fn second_read_is_a_hit_and_equals_the_computed_image() {
-    let dir = tempfile::tempdir().unwrap();
-    let png = write_png(dir.path(), "a.png", 0);
-    let cache = PreprocessCache::new(dir.path().join("cache")).unwrap();
-    let limits = DecodeLimits::default();
+    let Fixture {
+        dir: _dir, // keeps the folder alive
+        png,
+        cache,
+        limits,
+    } = fixture(0);
 
     let computed = cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
     let cached = cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
@@ -69,16 +91,16 @@ fn second_read_is_a_hit_and_equals_the_computed_image() {
 
 #[test]
 fn the_key_is_the_content_not_the_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = write_png(dir.path(), "a.png", 0);
+    let Fixture {
+        dir,
+        png,
+        cache,
+        limits,
+    } = fixture(0);
     let copy = dir.path().join("copy.png");
-    fs::copy(&first, &copy).unwrap();
-    let cache = PreprocessCache::new(dir.path().join("cache")).unwrap();
-    let limits = DecodeLimits::default();
+    fs::copy(&png, &copy).unwrap();
 
-    cache
-        .get_or_compute(&first, &small_spec(), &limits)
-        .unwrap();
+    cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
     cache.get_or_compute(&copy, &small_spec(), &limits).unwrap();
     assert_eq!(cache.stats().hits, 1);
 
@@ -96,10 +118,12 @@ fn the_key_is_the_content_not_the_path() {
 
 #[test]
 fn a_spec_change_that_alters_the_fitted_image_misses() {
-    let dir = tempfile::tempdir().unwrap();
-    let png = write_png(dir.path(), "a.png", 5);
-    let cache = PreprocessCache::new(dir.path().join("cache")).unwrap();
-    let limits = DecodeLimits::default();
+    let Fixture {
+        dir: _dir, // keeps the folder alive
+        png,
+        cache,
+        limits,
+    } = fixture(5);
     let spec = small_spec();
 
     cache.get_or_compute(&png, &spec, &limits).unwrap();
@@ -133,10 +157,12 @@ fn a_spec_change_that_alters_the_fitted_image_misses() {
 
 #[test]
 fn damaged_entries_are_recomputed_and_rewritten() {
-    let dir = tempfile::tempdir().unwrap();
-    let png = write_png(dir.path(), "a.png", 9);
-    let cache = PreprocessCache::new(dir.path().join("cache")).unwrap();
-    let limits = DecodeLimits::default();
+    let Fixture {
+        dir: _dir, // keeps the folder alive
+        png,
+        cache,
+        limits,
+    } = fixture(9);
     let good = cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
     let entry = entries(&cache).remove(0);
     let intact = fs::read(&entry).unwrap();
@@ -167,18 +193,19 @@ fn damaged_entries_are_recomputed_and_rewritten() {
 
 #[test]
 fn unreadable_inputs_are_errors_naming_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = PreprocessCache::new(dir.path().join("cache")).unwrap();
+    let Fixture {
+        dir, cache, limits, ..
+    } = fixture(0);
     let missing = dir.path().join("missing.png");
     let error = cache
-        .get_or_compute(&missing, &small_spec(), &DecodeLimits::default())
+        .get_or_compute(&missing, &small_spec(), &limits)
         .unwrap_err();
     assert!(error.to_string().contains("missing.png"), "{error}");
 
     let garbage = dir.path().join("garbage.png");
     fs::write(&garbage, b"definitely not an image").unwrap();
     let error = cache
-        .get_or_compute(&garbage, &small_spec(), &DecodeLimits::default())
+        .get_or_compute(&garbage, &small_spec(), &limits)
         .unwrap_err();
     assert!(error.to_string().contains("garbage.png"), "{error}");
     assert!(entries(&cache).is_empty());

@@ -158,7 +158,7 @@ pub fn decode_bytes(
     })
 }
 
-fn read_limited(path: &Path, limits: &DecodeLimits) -> Result<Vec<u8>, DecodeErrorKind> {
+pub(crate) fn read_limited(path: &Path, limits: &DecodeLimits) -> Result<Vec<u8>, DecodeErrorKind> {
     let metadata = std::fs::metadata(path)?;
     if !metadata.is_file() {
         return Err(DecodeErrorKind::NotAFile);

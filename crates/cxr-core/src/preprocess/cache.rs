@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 
 use super::{PreprocessError, PreprocessSpec, fit};
-use crate::decode::{DecodeError, DecodeErrorKind, DecodeLimits, decode_bytes};
+use crate::decode::{DecodeError, DecodeLimits, decode_bytes, read_limited};
 use crate::image::GrayImage;
 
 const MAGIC: &[u8; 8] = b"CXRFIT\0\0";
@@ -79,7 +79,10 @@ impl PreprocessCache {
         limits: &DecodeLimits,
     ) -> Result<GrayImage, PreprocessError> {
         spec.validate()?;
-        let bytes = read_limited(path, limits)?;
+        let bytes = read_limited(path, limits).map_err(|kind| DecodeError {
+            path: path.to_path_buf(),
+            kind,
+        })?;
         let entry = self.entry_path(&bytes, spec);
         let expected = (spec.input_size.width, spec.input_size.height);
         match fs::read(&entry) {
@@ -133,28 +136,6 @@ impl PreprocessCache {
             cache_error(entry)(source)
         })
     }
-}
-
-/// Reads a file for hashing and decoding, refusing what the decode limits refuse before
-/// reading it (the same checks `decode_file` makes).
-fn read_limited(path: &Path, limits: &DecodeLimits) -> Result<Vec<u8>, DecodeError> {
-    let read = || -> Result<Vec<u8>, DecodeErrorKind> {
-        let metadata = fs::metadata(path)?;
-        if !metadata.is_file() {
-            return Err(DecodeErrorKind::NotAFile);
-        }
-        if metadata.len() > limits.max_file_bytes {
-            return Err(DecodeErrorKind::FileTooLarge {
-                bytes: metadata.len(),
-                limit: limits.max_file_bytes,
-            });
-        }
-        Ok(fs::read(path)?)
-    };
-    read().map_err(|kind| DecodeError {
-        path: path.to_path_buf(),
-        kind,
-    })
 }
 
 fn encode_entry(image: &GrayImage) -> Vec<u8> {
