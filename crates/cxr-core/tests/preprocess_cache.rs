@@ -47,6 +47,13 @@ struct Fixture {
     limits: DecodeLimits,
 }
 
+impl Fixture {
+    /// The fitted image for `path` through the cache; panics on error (tests only).
+    fn fitted(&self, path: &Path, spec: &PreprocessSpec) -> cxr_core::GrayImage {
+        self.cache.get_or_compute(path, spec, &self.limits).unwrap()
+    }
+}
+
 fn fixture(seed: u8) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let png = write_png(dir.path(), "a.png", seed);
@@ -61,17 +68,12 @@ fn fixture(seed: u8) -> Fixture {
 
 #[test]
 fn second_read_is_a_hit_and_equals_the_computed_image() {
-    let Fixture {
-        dir: _dir, // keeps the folder alive
-        png,
-        cache,
-        limits,
-    } = fixture(0);
+    let f = fixture(0);
 
-    let computed = cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
-    let cached = cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
+    let computed = f.fitted(&f.png, &small_spec());
+    let cached = f.fitted(&f.png, &small_spec());
     assert_eq!(
-        cache.stats(),
+        f.cache.stats(),
         CacheStats {
             hits: 1,
             misses: 1,
@@ -80,58 +82,43 @@ fn second_read_is_a_hit_and_equals_the_computed_image() {
     );
     assert_eq!(computed, cached);
     let direct = fit(
-        &cxr_core::decode_file(&png, &limits).unwrap().image,
+        &cxr_core::decode_file(&f.png, &f.limits).unwrap().image,
         &small_spec(),
     )
     .unwrap();
     assert_eq!(cached, direct);
-    assert_eq!(entries(&cache).len(), 1, "no temporary files left behind");
-    assert_eq!(fs::read_dir(cache.dir()).unwrap().count(), 1);
+    assert_eq!(entries(&f.cache).len(), 1, "no temporary files left behind");
+    assert_eq!(fs::read_dir(f.cache.dir()).unwrap().count(), 1);
 }
 
 #[test]
 fn the_key_is_the_content_not_the_path() {
-    let Fixture {
-        dir,
-        png,
-        cache,
-        limits,
-    } = fixture(0);
-    let copy = dir.path().join("copy.png");
-    fs::copy(&png, &copy).unwrap();
+    let f = fixture(0);
+    let copy = f.dir.path().join("copy.png");
+    fs::copy(&f.png, &copy).unwrap();
 
-    cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
-    cache.get_or_compute(&copy, &small_spec(), &limits).unwrap();
-    assert_eq!(cache.stats().hits, 1);
+    f.fitted(&f.png, &small_spec());
+    f.fitted(&copy, &small_spec());
+    assert_eq!(f.cache.stats().hits, 1);
 
     // Same path, new content: a miss, and the new image.
-    let rewritten = write_png(dir.path(), "a.png", 77);
-    let changed = cache
-        .get_or_compute(&rewritten, &small_spec(), &limits)
-        .unwrap();
-    assert_eq!(cache.stats().misses, 2);
-    assert_ne!(
-        changed,
-        cache.get_or_compute(&copy, &small_spec(), &limits).unwrap()
-    );
+    let rewritten = write_png(f.dir.path(), "a.png", 77);
+    let changed = f.fitted(&rewritten, &small_spec());
+    assert_eq!(f.cache.stats().misses, 2);
+    assert_ne!(changed, f.fitted(&copy, &small_spec()));
 }
 
 #[test]
 fn a_spec_change_that_alters_the_fitted_image_misses() {
-    let Fixture {
-        dir: _dir, // keeps the folder alive
-        png,
-        cache,
-        limits,
-    } = fixture(5);
+    let f = fixture(5);
     let spec = small_spec();
 
-    cache.get_or_compute(&png, &spec, &limits).unwrap();
+    f.fitted(&f.png, &spec);
     let letterboxed = PreprocessSpec {
         resize: ResizeMode::Letterbox,
         ..spec.clone()
     };
-    cache.get_or_compute(&png, &letterboxed, &limits).unwrap();
+    f.fitted(&f.png, &letterboxed);
     let bigger = PreprocessSpec {
         input_size: InputSize {
             width: 40,
@@ -139,11 +126,8 @@ fn a_spec_change_that_alters_the_fitted_image_misses() {
         },
         ..spec.clone()
     };
-    assert_eq!(
-        cache.get_or_compute(&png, &bigger, &limits).unwrap().width,
-        40
-    );
-    assert_eq!(cache.stats().misses, 3);
+    assert_eq!(f.fitted(&f.png, &bigger).width, 40);
+    assert_eq!(f.cache.stats().misses, 3);
 
     // Normalisation and channels act after the cache: same entry.
     let keras = PreprocessSpec {
@@ -151,20 +135,15 @@ fn a_spec_change_that_alters_the_fitted_image_misses() {
         channels: 1,
         ..spec
     };
-    cache.get_or_compute(&png, &keras, &limits).unwrap();
-    assert_eq!(cache.stats().hits, 1);
+    f.fitted(&f.png, &keras);
+    assert_eq!(f.cache.stats().hits, 1);
 }
 
 #[test]
 fn damaged_entries_are_recomputed_and_rewritten() {
-    let Fixture {
-        dir: _dir, // keeps the folder alive
-        png,
-        cache,
-        limits,
-    } = fixture(9);
-    let good = cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
-    let entry = entries(&cache).remove(0);
+    let f = fixture(9);
+    let good = f.fitted(&f.png, &small_spec());
+    let entry = entries(&f.cache).remove(0);
     let intact = fs::read(&entry).unwrap();
 
     let mut flipped = intact.clone();
@@ -173,40 +152,37 @@ fn damaged_entries_are_recomputed_and_rewritten() {
     let damages: [&[u8]; 3] = [&intact[..intact.len() / 2], b"not a cache entry", &flipped];
     for damage in damages {
         fs::write(&entry, damage).unwrap();
-        assert_eq!(
-            cache.get_or_compute(&png, &small_spec(), &limits).unwrap(),
-            good
-        );
+        assert_eq!(f.fitted(&f.png, &small_spec()), good);
         assert_eq!(fs::read(&entry).unwrap(), intact, "entry rewritten");
     }
     assert_eq!(
-        cache.stats(),
+        f.cache.stats(),
         CacheStats {
             hits: 0,
             misses: 1,
             repaired: 3
         }
     );
-    cache.get_or_compute(&png, &small_spec(), &limits).unwrap();
-    assert_eq!(cache.stats().hits, 1);
+    f.fitted(&f.png, &small_spec());
+    assert_eq!(f.cache.stats().hits, 1);
 }
 
 #[test]
 fn unreadable_inputs_are_errors_naming_the_file() {
-    let Fixture {
-        dir, cache, limits, ..
-    } = fixture(0);
-    let missing = dir.path().join("missing.png");
-    let error = cache
-        .get_or_compute(&missing, &small_spec(), &limits)
+    let f = fixture(0);
+    let missing = f.dir.path().join("missing.png");
+    let error = f
+        .cache
+        .get_or_compute(&missing, &small_spec(), &f.limits)
         .unwrap_err();
     assert!(error.to_string().contains("missing.png"), "{error}");
 
-    let garbage = dir.path().join("garbage.png");
+    let garbage = f.dir.path().join("garbage.png");
     fs::write(&garbage, b"definitely not an image").unwrap();
-    let error = cache
-        .get_or_compute(&garbage, &small_spec(), &limits)
+    let error = f
+        .cache
+        .get_or_compute(&garbage, &small_spec(), &f.limits)
         .unwrap_err();
     assert!(error.to_string().contains("garbage.png"), "{error}");
-    assert!(entries(&cache).is_empty());
+    assert!(entries(&f.cache).is_empty());
 }
