@@ -2,8 +2,8 @@
 
 Two kinds of fixture, each one safetensors file:
 * tiny random models saved as Keras 3 `.keras`, Keras 2 full-model `.h5` and Keras 2 weights-only
-  `.h5` (through tf_keras), with the same weights written out in burn's channels-first layout
-  by plain numpy transposes, so the importer is checked against an independent conversion;
+  `.h5` (through tf_keras), with the same weights keyed `layer/weight` (Keras 2 names, Keras
+  layout) as the importer must read them from all three;
 * the pneumonia package's Xception model run on its 16 paediatric X-rays: the resized 8-bit
   pixels (the test applies x/127.5-1 itself), the pooled Xception features, the 2-class
   logits and their softmax probabilities.
@@ -19,18 +19,6 @@ import numpy as np  # noqa: E402
 from safetensors.numpy import save_file  # noqa: E402
 
 PNEUMONIA_SIZE = 150  # the package's config.yml img_size
-
-
-def channels_first(name, array):
-    """Keras (channels-last) layout -> burn layout, written independently of the Rust importer."""
-    kind = name.rsplit("/", 1)[-1]
-    if kind == "depthwise_kernel":  # [kh, kw, in, mult] -> [in * mult, 1, kh, kw]
-        kh, kw, cin, mult = array.shape
-        return array.reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None, :, :]
-    if array.ndim == 4:  # Conv2D / pointwise kernel HWIO -> OIHW
-        return array.transpose(3, 2, 0, 1)
-    # Dense kernels stay [in, out]: burn's Linear stores its weight that way.
-    return array
 
 
 def tiny_functional(keras):
@@ -90,9 +78,9 @@ def write_tiny(out_dir):
         for weight in layer.weights:
             weight.assign(weights[weight_key(layer, weight)])
     model2.save(out_dir / "tiny_keras2.h5", save_format="h5")
-    model2.save_weights(out_dir / "tiny_keras2.weights.h5", save_format="h5")
+    model2.save_weights(out_dir / "tiny_keras2_weights.h5", save_format="h5")
 
-    expected = {name: np.ascontiguousarray(channels_first(name, a)) for name, a in weights.items()}
+    expected = {name: np.ascontiguousarray(a) for name, a in weights.items()}
     save_file(expected, str(out_dir / "tiny_expected.safetensors"))
     print(f"tiny model: {len(expected)} tensors")
 

@@ -1,0 +1,82 @@
+//! nsfwjs' TF.js Inception V3 (uint8-quantised, in its JavaScript-module wrapper) imported and run
+//! against TF.js itself on two X-rays: mixed10 pooled features and the 5-class head.
+
+mod keras_support;
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::Tensor;
+use burn::tensor::activation::{relu, softmax};
+use cxr_nn::backbones::inception_v3::{self, InceptionV3, PoolPadding};
+use cxr_nn::device::inference_device;
+use cxr_nn::import::keras::{KerasUnit, apply_keras_weights};
+use cxr_nn::import::tfjs::read_tfjs_weights;
+use keras_support::{fixture, max_abs_diff, reference_download, symmetric_unit_input, tensor};
+
+const TOLERANCE: f32 = 1e-4;
+const MODEL: &str = "tfjs/node_modules/nsfwjs/dist/models/inception_v3/model.min.js";
+
+/// nsfwjs' head on the pooled features: Dense(256, relu), Dense(128, relu), Dense(5, softmax).
+#[derive(Module, Debug)]
+struct NsfwHead {
+    dense_1: Linear,
+    dense_2: Linear,
+    dense_3: Linear,
+}
+
+#[test]
+fn inception_v3_matches_tfjs() {
+    let Some(model) = reference_download(MODEL) else {
+        return;
+    };
+    let device = inference_device();
+    let weights = read_tfjs_weights(&model).unwrap();
+    let source = model.display().to_string();
+    let is_head = |name: &str| name.starts_with("dense_");
+    let units = inception_v3::keras_units(&weights).expect("94 convolutions");
+    let mut trunk = InceptionV3::new(PoolPadding::Keras, &device);
+    apply_keras_weights(
+        &mut trunk,
+        &weights,
+        &units,
+        is_head,
+        &source,
+        "inception-v3",
+    )
+    .unwrap();
+    let mut head = NsfwHead {
+        dense_1: LinearConfig::new(inception_v3::FEATURE_CHANNELS, 256).init(&device),
+        dense_2: LinearConfig::new(256, 128).init(&device),
+        dense_3: LinearConfig::new(128, 5).init(&device),
+    };
+    let head_units = ["dense_1", "dense_2", "dense_3"].map(|layer| KerasUnit::Dense {
+        path: layer.into(),
+        layer: layer.into(),
+    });
+    apply_keras_weights(
+        &mut head,
+        &weights,
+        &head_units,
+        |name| !is_head(name),
+        &source,
+        "head",
+    )
+    .unwrap();
+
+    let bytes = std::fs::read(fixture("tfjs/nsfwjs_inception_v3.safetensors")).unwrap();
+    let reference = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let features = trunk.forward(symmetric_unit_input(&reference, &device));
+    let [n, c, h, w] = features.dims();
+    assert_eq!([c, h, w], [2048, 8, 8]);
+    let pooled: Tensor<2> = features.mean_dim(3).mean_dim(2).reshape([n, c]);
+    let hidden = relu(
+        head.dense_2
+            .forward(relu(head.dense_1.forward(pooled.clone()))),
+    );
+    let probabilities = softmax(head.dense_3.forward(hidden), 1);
+    for (name, ours) in [("pooled", pooled), ("probabilities", probabilities)] {
+        let diff = max_abs_diff(ours, &tensor(&reference, name).0);
+        println!("{name}: max abs diff {diff:.2e}");
+        assert!(diff <= TOLERANCE, "{name}: max abs diff {diff}");
+    }
+}

@@ -1,0 +1,78 @@
+//! Xception + the pneumonia package's 2-class head, imported from its Keras 3 `.keras` file, against
+//! Keras itself on the package's 16 paediatric X-rays (fixture by tools/reference/keras).
+
+mod keras_support;
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::Tensor;
+use burn::tensor::activation::{relu, softmax};
+use cxr_nn::backbones::xception::{self, Xception};
+use cxr_nn::device::inference_device;
+use cxr_nn::import::keras::{KerasUnit, apply_keras_weights, read_keras_weights};
+use keras_support::{fixture, max_abs_diff, reference_download, symmetric_unit_input, tensor};
+
+const TOLERANCE: f32 = 1e-4;
+const MODEL: &str = "keras/.work/pneumonia/pneumonia_model_package/trained_models/pneumonia_xception_model_val-acc_0.861.keras";
+
+/// The package's head: Dense(128, relu) -> Dropout -> Dense(2), logits.
+#[derive(Module, Debug)]
+struct PneumoniaHead {
+    dense: Linear,
+    dense_1: Linear,
+}
+
+#[test]
+fn xception_and_head_match_keras_on_the_pneumonia_xrays() {
+    let Some(model) = reference_download(MODEL) else {
+        return;
+    };
+    let device = inference_device();
+    let weights = read_keras_weights(&model).unwrap();
+    let source = model.display().to_string();
+    let units = xception::keras_units(&weights).expect("four shortcut convolutions");
+    let is_head = |name: &str| name.starts_with("dense/") || name.starts_with("dense_1/");
+    let mut trunk = Xception::new(&device);
+    apply_keras_weights(&mut trunk, &weights, &units, is_head, &source, "xception").unwrap();
+    let mut head = PneumoniaHead {
+        dense: LinearConfig::new(xception::FEATURE_CHANNELS, 128).init(&device),
+        dense_1: LinearConfig::new(128, 2).init(&device),
+    };
+    let head_units = ["dense", "dense_1"].map(|layer| KerasUnit::Dense {
+        path: layer.into(),
+        layer: layer.into(),
+    });
+    apply_keras_weights(
+        &mut head,
+        &weights,
+        &head_units,
+        |name| !is_head(name),
+        &source,
+        "head",
+    )
+    .unwrap();
+
+    let bytes = std::fs::read(fixture("keras/pneumonia_xception.safetensors")).unwrap();
+    let reference = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let x = symmetric_unit_input(&reference, &device);
+    let check = |trunk: &Xception, label: &str| {
+        let features = trunk.forward(x.clone());
+        let [n, c, _, _] = features.dims();
+        let pooled: Tensor<2> = features.mean_dim(3).mean_dim(2).reshape([n, c]);
+        let logits = head
+            .dense_1
+            .forward(relu(head.dense.forward(pooled.clone())));
+        let probabilities = softmax(logits.clone(), 1);
+        for (name, ours) in [
+            ("pooled", pooled),
+            ("logits", logits),
+            ("probabilities", probabilities),
+        ] {
+            let diff = max_abs_diff(ours, &tensor(&reference, name).0);
+            println!("{label} {name}: max abs diff {diff:.2e}");
+            assert!(diff <= TOLERANCE, "{label} {name}: max abs diff {diff}");
+        }
+    };
+    check(&trunk, "unfolded");
+    check(&trunk.fold_batchnorm(), "BatchNorm folded");
+}
