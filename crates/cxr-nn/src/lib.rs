@@ -1,2 +1,7 @@
 //! cxr-nn: the neural-network side of cxr, on burn.
 //! Backbones, classifier head, weight import, training, Grad-CAM and the model file.
+
+pub mod backbones;
+pub mod device;
+pub mod import;
+pub mod weights;
