@@ -5,6 +5,11 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 
+// Image buffers are allocated and freed per image; glibc malloc returns them to the OS and
+// faults them in again, which cost ~40 % of file->tensor time (bench/preprocess.sh).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "cxr",
@@ -27,12 +32,16 @@ enum Command {
     /// Inspect, check and split data sets.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// List, fetch and import pretrained backbone weights.
+    #[command(subcommand)]
+    Weights(commands::weights::WeightsCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(cmd) => commands::data::run(cmd, cli.json),
+        Command::Weights(cmd) => commands::weights::run(cmd, cli.json),
     };
     match result {
         Ok(code) => code,
