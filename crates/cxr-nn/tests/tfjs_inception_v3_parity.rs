@@ -5,15 +5,15 @@ mod keras_support;
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::Tensor;
 use burn::tensor::activation::{relu, softmax};
 use cxr_nn::backbones::inception_v3::{self, InceptionV3, PoolPadding};
 use cxr_nn::device::inference_device;
-use cxr_nn::import::keras::{KerasUnit, apply_keras_weights};
+use cxr_nn::import::keras::apply_keras_weights;
 use cxr_nn::import::tfjs::read_tfjs_weights;
-use keras_support::{fixture, max_abs_diff, reference_download, symmetric_unit_input, tensor};
+use keras_support::{
+    assert_matches, dense_units, fixture, pooled, reference_download, symmetric_unit_input,
+};
 
-const TOLERANCE: f32 = 1e-4;
 const MODEL: &str = "tfjs/node_modules/nsfwjs/dist/models/inception_v3/model.min.js";
 
 /// nsfwjs' head on the pooled features: Dense(256, relu), Dense(128, relu), Dense(5, softmax).
@@ -49,10 +49,7 @@ fn inception_v3_matches_tfjs() {
         dense_2: LinearConfig::new(256, 128).init(&device),
         dense_3: LinearConfig::new(128, 5).init(&device),
     };
-    let head_units = ["dense_1", "dense_2", "dense_3"].map(|layer| KerasUnit::Dense {
-        path: layer.into(),
-        layer: layer.into(),
-    });
+    let head_units = dense_units(&["dense_1", "dense_2", "dense_3"]);
     apply_keras_weights(
         &mut head,
         &weights,
@@ -66,17 +63,13 @@ fn inception_v3_matches_tfjs() {
     let bytes = std::fs::read(fixture("tfjs/nsfwjs_inception_v3.safetensors")).unwrap();
     let reference = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let features = trunk.forward(symmetric_unit_input(&reference, &device));
-    let [n, c, h, w] = features.dims();
-    assert_eq!([c, h, w], [2048, 8, 8]);
-    let pooled: Tensor<2> = features.mean_dim(3).mean_dim(2).reshape([n, c]);
+    assert_eq!(features.dims()[1..], [2048, 8, 8]);
+    let pooled = pooled(features);
     let hidden = relu(
         head.dense_2
             .forward(relu(head.dense_1.forward(pooled.clone()))),
     );
     let probabilities = softmax(head.dense_3.forward(hidden), 1);
-    for (name, ours) in [("pooled", pooled), ("probabilities", probabilities)] {
-        let diff = max_abs_diff(ours, &tensor(&reference, name).0);
-        println!("{name}: max abs diff {diff:.2e}");
-        assert!(diff <= TOLERANCE, "{name}: max abs diff {diff}");
-    }
+    let outputs = vec![("pooled", pooled), ("probabilities", probabilities)];
+    assert_matches("tfjs", &reference, outputs);
 }

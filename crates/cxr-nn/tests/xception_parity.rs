@@ -5,14 +5,14 @@ mod keras_support;
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::Tensor;
 use burn::tensor::activation::{relu, softmax};
 use cxr_nn::backbones::xception::{self, Xception};
 use cxr_nn::device::inference_device;
-use cxr_nn::import::keras::{KerasUnit, apply_keras_weights, read_keras_weights};
-use keras_support::{fixture, max_abs_diff, reference_download, symmetric_unit_input, tensor};
+use cxr_nn::import::keras::{apply_keras_weights, read_keras_weights};
+use keras_support::{
+    assert_matches, dense_units, fixture, pooled, reference_download, symmetric_unit_input,
+};
 
-const TOLERANCE: f32 = 1e-4;
 const MODEL: &str = "keras/.work/pneumonia/pneumonia_model_package/trained_models/pneumonia_xception_model_val-acc_0.861.keras";
 
 /// The package's head: Dense(128, relu) -> Dropout -> Dense(2), logits.
@@ -38,10 +38,7 @@ fn xception_and_head_match_keras_on_the_pneumonia_xrays() {
         dense: LinearConfig::new(xception::FEATURE_CHANNELS, 128).init(&device),
         dense_1: LinearConfig::new(128, 2).init(&device),
     };
-    let head_units = ["dense", "dense_1"].map(|layer| KerasUnit::Dense {
-        path: layer.into(),
-        layer: layer.into(),
-    });
+    let head_units = dense_units(&["dense", "dense_1"]);
     apply_keras_weights(
         &mut head,
         &weights,
@@ -56,22 +53,17 @@ fn xception_and_head_match_keras_on_the_pneumonia_xrays() {
     let reference = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let x = symmetric_unit_input(&reference, &device);
     let check = |trunk: &Xception, label: &str| {
-        let features = trunk.forward(x.clone());
-        let [n, c, _, _] = features.dims();
-        let pooled: Tensor<2> = features.mean_dim(3).mean_dim(2).reshape([n, c]);
+        let pooled = pooled(trunk.forward(x.clone()));
         let logits = head
             .dense_1
             .forward(relu(head.dense.forward(pooled.clone())));
         let probabilities = softmax(logits.clone(), 1);
-        for (name, ours) in [
+        let outputs = vec![
             ("pooled", pooled),
             ("logits", logits),
             ("probabilities", probabilities),
-        ] {
-            let diff = max_abs_diff(ours, &tensor(&reference, name).0);
-            println!("{label} {name}: max abs diff {diff:.2e}");
-            assert!(diff <= TOLERANCE, "{label} {name}: max abs diff {diff}");
-        }
+        ];
+        assert_matches(label, &reference, outputs);
     };
     check(&trunk, "unfolded");
     check(&trunk.fold_batchnorm(), "BatchNorm folded");

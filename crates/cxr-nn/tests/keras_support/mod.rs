@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
+use cxr_nn::import::keras::KerasUnit;
 use safetensors::SafeTensors;
+
+const TOLERANCE: f32 = 1e-4;
 
 pub fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,7 +55,33 @@ pub fn symmetric_unit_input(file: &SafeTensors, device: &Device) -> Tensor<4> {
     Tensor::cat(vec![gray.clone(), gray.clone(), gray], 1)
 }
 
-pub fn max_abs_diff(actual: Tensor<2>, expected: &[f32]) -> f32 {
+/// Keras `Dense` layers of a head, each into the `Linear` field of the same name.
+pub fn dense_units(layers: &[&str]) -> Vec<KerasUnit> {
+    layers
+        .iter()
+        .map(|layer| KerasUnit::Dense {
+            path: layer.to_string(),
+            layer: layer.to_string(),
+        })
+        .collect()
+}
+
+/// Global average pooling, `[n, c, h, w]` -> `[n, c]`.
+pub fn pooled(features: Tensor<4>) -> Tensor<2> {
+    let [n, c, _, _] = features.dims();
+    features.mean_dim(3).mean_dim(2).reshape([n, c])
+}
+
+/// Each (fixture tensor name, our output) must agree to 1e-4; prints the differences.
+pub fn assert_matches(label: &str, reference: &SafeTensors, outputs: Vec<(&str, Tensor<2>)>) {
+    for (name, ours) in outputs {
+        let diff = max_abs_diff(ours, &tensor(reference, name).0);
+        println!("{label} {name}: max abs diff {diff:.2e}");
+        assert!(diff <= TOLERANCE, "{label} {name}: max abs diff {diff}");
+    }
+}
+
+fn max_abs_diff(actual: Tensor<2>, expected: &[f32]) -> f32 {
     let actual: Vec<f32> = actual.into_data().try_to_vec().unwrap();
     assert_eq!(actual.len(), expected.len());
     actual
