@@ -1,3 +1,4 @@
 //! One module per `cxr` subcommand; each exposes its clap arguments and a `run` function.
 
 pub mod data;
+pub mod weights;
