@@ -62,14 +62,19 @@ fn inception_v3_matches_tfjs() {
 
     let bytes = std::fs::read(fixture("tfjs/nsfwjs_inception_v3.safetensors")).unwrap();
     let reference = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let features = trunk.forward(symmetric_unit_input(&reference, &device));
-    assert_eq!(features.dims()[1..], [2048, 8, 8]);
-    let pooled = pooled(features);
-    let hidden = relu(
-        head.dense_2
-            .forward(relu(head.dense_1.forward(pooled.clone()))),
-    );
-    let probabilities = softmax(head.dense_3.forward(hidden), 1);
-    let outputs = vec![("pooled", pooled), ("probabilities", probabilities)];
-    assert_matches("tfjs", &reference, outputs);
+    let x = symmetric_unit_input(&reference, &device);
+    let check = |trunk: &InceptionV3, label: &str| {
+        let features = trunk.forward(x.clone());
+        assert_eq!(features.dims()[1..], [2048, 8, 8]);
+        let pooled = pooled(features);
+        let hidden = relu(
+            head.dense_2
+                .forward(relu(head.dense_1.forward(pooled.clone()))),
+        );
+        let probabilities = softmax(head.dense_3.forward(hidden), 1);
+        let outputs = vec![("pooled", pooled), ("probabilities", probabilities)];
+        assert_matches(label, &reference, outputs);
+    };
+    check(&trunk, "unfolded");
+    check(&trunk.fold_batchnorm(), "BatchNorm folded");
 }

@@ -111,6 +111,24 @@ impl BasicConv {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         relu(self.unit.forward(x))
     }
+
+    fn fold_batchnorm(self) -> Self {
+        Self {
+            unit: self.unit.fold_batchnorm(),
+        }
+    }
+}
+
+/// Rebuilds a block with every `BasicConv` field folded and the pooling fields kept, so that
+/// adding a branch cannot forget to fold it (the struct literal must name every field).
+macro_rules! fold_fields {
+    ($block:ident, $value:expr, [$($conv:ident),+], [$($keep:ident),*]) => {{
+        let value = $value;
+        $block {
+            $($conv: value.$conv.fold_batchnorm(),)+
+            $($keep: value.$keep,)*
+        }
+    }};
 }
 
 fn avg_pool(padding: PoolPadding) -> AvgPool2d {
@@ -145,6 +163,23 @@ pub struct InceptionA {
 }
 
 impl InceptionA {
+    fn fold_batchnorm(self) -> Self {
+        fold_fields!(
+            InceptionA,
+            self,
+            [
+                branch1x1,
+                branch5x5_1,
+                branch5x5_2,
+                branch3x3dbl_1,
+                branch3x3dbl_2,
+                branch3x3dbl_3,
+                branch_pool
+            ],
+            [pool]
+        )
+    }
+
     fn new(input: usize, pool_features: usize, padding: PoolPadding, device: &Device) -> Self {
         Self {
             branch1x1: BasicConv::pointwise(input, 64, device),
@@ -181,6 +216,15 @@ pub struct InceptionB {
 }
 
 impl InceptionB {
+    fn fold_batchnorm(self) -> Self {
+        fold_fields!(
+            InceptionB,
+            self,
+            [branch3x3, branch3x3dbl_1, branch3x3dbl_2, branch3x3dbl_3],
+            [pool]
+        )
+    }
+
     fn new(input: usize, device: &Device) -> Self {
         Self {
             branch3x3: BasicConv::reduce(input, 384, device),
@@ -216,6 +260,26 @@ pub struct InceptionC {
 }
 
 impl InceptionC {
+    fn fold_batchnorm(self) -> Self {
+        fold_fields!(
+            InceptionC,
+            self,
+            [
+                branch1x1,
+                branch7x7_1,
+                branch7x7_2,
+                branch7x7_3,
+                branch7x7dbl_1,
+                branch7x7dbl_2,
+                branch7x7dbl_3,
+                branch7x7dbl_4,
+                branch7x7dbl_5,
+                branch_pool
+            ],
+            [pool]
+        )
+    }
+
     fn new(input: usize, c7: usize, padding: PoolPadding, device: &Device) -> Self {
         Self {
             branch1x1: BasicConv::pointwise(input, 192, device),
@@ -264,6 +328,22 @@ pub struct InceptionD {
 }
 
 impl InceptionD {
+    fn fold_batchnorm(self) -> Self {
+        fold_fields!(
+            InceptionD,
+            self,
+            [
+                branch3x3_1,
+                branch3x3_2,
+                branch7x7x3_1,
+                branch7x7x3_2,
+                branch7x7x3_3,
+                branch7x7x3_4
+            ],
+            [pool]
+        )
+    }
+
     fn new(input: usize, device: &Device) -> Self {
         Self {
             branch3x3_1: BasicConv::pointwise(input, 192, device),
@@ -308,6 +388,25 @@ pub struct InceptionE {
 }
 
 impl InceptionE {
+    fn fold_batchnorm(self) -> Self {
+        fold_fields!(
+            InceptionE,
+            self,
+            [
+                branch1x1,
+                branch3x3_1,
+                branch3x3_2a,
+                branch3x3_2b,
+                branch3x3dbl_1,
+                branch3x3dbl_2,
+                branch3x3dbl_3a,
+                branch3x3dbl_3b,
+                branch_pool
+            ],
+            [pool]
+        )
+    }
+
     fn new(input: usize, padding: PoolPadding, device: &Device) -> Self {
         Self {
             branch1x1: BasicConv::pointwise(input, 320, device),
@@ -361,6 +460,21 @@ pub struct Stem {
 }
 
 impl Stem {
+    fn fold_batchnorm(self) -> Self {
+        fold_fields!(
+            Stem,
+            self,
+            [
+                conv2d_1a_3x3,
+                conv2d_2a_3x3,
+                conv2d_2b_3x3,
+                conv2d_3b_1x1,
+                conv2d_4a_3x3
+            ],
+            [pool1, pool2]
+        )
+    }
+
     fn new(device: &Device) -> Self {
         Self {
             conv2d_1a_3x3: BasicConv::new(3, 32, [3, 3], 2, false, device),
@@ -417,6 +531,19 @@ impl InceptionV3 {
             mixed9: InceptionE::new(1280, padding, device),
             mixed10: InceptionE::new(2048, padding, device),
         }
+    }
+
+    /// Merges every BatchNorm into its convolution, for inference.
+    pub fn fold_batchnorm(self) -> Self {
+        fold_fields!(
+            InceptionV3,
+            self,
+            [
+                stem, mixed0, mixed1, mixed2, mixed3, mixed4, mixed5, mixed6, mixed7, mixed8,
+                mixed9, mixed10
+            ],
+            []
+        )
     }
 
     /// Feature map of mixed10, `[batch, 2048, h, w]` (8 x 8 at 299 px).
