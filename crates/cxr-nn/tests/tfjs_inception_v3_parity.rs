@@ -6,7 +6,7 @@ mod keras_support;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{relu, softmax};
-use cxr_nn::backbones::inception_v3::{self, InceptionV3, PoolPadding};
+use cxr_nn::backbones::inception_v3::{self, InceptionV3};
 use cxr_nn::device::inference_device;
 use cxr_nn::import::keras::apply_keras_weights;
 use cxr_nn::import::tfjs::read_tfjs_weights;
@@ -30,20 +30,10 @@ fn inception_v3_matches_tfjs() {
         return;
     };
     let device = inference_device();
+    let (trunk, left_out) = inception_v3::load_keras(&model, &device).unwrap();
+    assert_eq!(left_out, ["dense_1", "dense_2", "dense_3"]);
     let weights = read_tfjs_weights(&model).unwrap();
-    let source = model.display().to_string();
-    let is_head = |name: &str| name.starts_with("dense_");
-    let units = inception_v3::keras_units(&weights).expect("94 convolutions");
-    let mut trunk = InceptionV3::new(PoolPadding::Keras, &device);
-    apply_keras_weights(
-        &mut trunk,
-        &weights,
-        &units,
-        is_head,
-        &source,
-        "inception-v3",
-    )
-    .unwrap();
+    let is_trunk = |name: &str| !name.starts_with("dense_");
     let mut head = NsfwHead {
         dense_1: LinearConfig::new(inception_v3::FEATURE_CHANNELS, 256).init(&device),
         dense_2: LinearConfig::new(256, 128).init(&device),
@@ -54,8 +44,8 @@ fn inception_v3_matches_tfjs() {
         &mut head,
         &weights,
         &head_units,
-        |name| !is_head(name),
-        &source,
+        is_trunk,
+        &model.display().to_string(),
         "head",
     )
     .unwrap();

@@ -28,12 +28,10 @@ fn xception_and_head_match_keras_on_the_pneumonia_xrays() {
         return;
     };
     let device = inference_device();
+    let (trunk, left_out) = xception::load_keras(&model, &device).unwrap();
+    assert_eq!(left_out, ["dense", "dense_1"]);
     let weights = read_keras_weights(&model).unwrap();
-    let source = model.display().to_string();
-    let units = xception::keras_units(&weights).expect("four shortcut convolutions");
-    let is_head = |name: &str| name.starts_with("dense/") || name.starts_with("dense_1/");
-    let mut trunk = Xception::new(&device);
-    apply_keras_weights(&mut trunk, &weights, &units, is_head, &source, "xception").unwrap();
+    let is_trunk = |name: &str| !name.starts_with("dense");
     let mut head = PneumoniaHead {
         dense: LinearConfig::new(xception::FEATURE_CHANNELS, 128).init(&device),
         dense_1: LinearConfig::new(128, 2).init(&device),
@@ -43,8 +41,8 @@ fn xception_and_head_match_keras_on_the_pneumonia_xrays() {
         &mut head,
         &weights,
         &head_units,
-        |name| !is_head(name),
-        &source,
+        is_trunk,
+        &model.display().to_string(),
         "head",
     )
     .unwrap();

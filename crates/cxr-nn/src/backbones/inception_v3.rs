@@ -1,6 +1,8 @@
 //! Inception V3 (Szegedy et al. 2016) built in Keras' order, so that Keras layer indices keep their
 //! meaning ("train from layer 249" = mixed9 + mixed10); loads Keras/TF.js and torchvision names.
 
+use std::path::Path;
+
 use burn::module::Module;
 use burn::nn::BatchNormConfig;
 use burn::nn::PaddingConfig2d;
@@ -10,7 +12,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::blocks::ConvBn;
-use crate::import::keras::{KerasUnit, KerasWeights, numbered_layers};
+use crate::import::keras::{KerasError, KerasUnit, KerasWeights, load_trunk, numbered_layers};
 
 /// BatchNorm epsilon of both Keras' and torchvision's Inception V3.
 const BN_EPSILON: f64 = 1e-3;
@@ -685,6 +687,25 @@ pub fn torch_prefixes() -> Vec<(String, String)> {
             })
         })
         .collect()
+}
+
+/// Inception V3 holds weights only in `conv2d_*` and `batch_normalization_*` layers.
+fn is_trunk_layer(layer: &str) -> bool {
+    layer.starts_with("conv2d") || layer.starts_with("batch_normalization")
+}
+
+/// The Keras or TF.js InceptionV3 trunk in `path` (`.h5`, `.keras`, `model.json`, nsfwjs' `.js`),
+/// and the layers outside the trunk (a classifier head) that it left out.
+pub fn load_keras(path: &Path, device: &Device) -> Result<(InceptionV3, Vec<String>), KerasError> {
+    let mut net = InceptionV3::new(PoolPadding::Keras, device);
+    let units = |weights: &KerasWeights| {
+        keras_units(weights).ok_or_else(|| {
+            "  the file does not hold the 94 unnamed convolutions and BatchNorms of InceptionV3"
+                .to_string()
+        })
+    };
+    let left_out = load_trunk(&mut net, path, "inception-v3", units, is_trunk_layer)?;
+    Ok((net, left_out))
 }
 
 #[cfg(test)]

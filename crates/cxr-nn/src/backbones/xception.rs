@@ -1,6 +1,8 @@
 //! Xception (Chollet 2017) as Keras builds it: 14 blocks of depthwise-separable convolutions with
 //! residual connections, input x/127.5-1, BatchNorm eps 1e-3, TensorFlow "same" padding.
 
+use std::path::Path;
+
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -9,7 +11,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::blocks::ConvBn;
-use crate::import::keras::{KerasUnit, KerasWeights, numbered_layers};
+use crate::import::keras::{KerasError, KerasUnit, KerasWeights, load_trunk, numbered_layers};
 
 const BN_EPSILON: f64 = 1e-3;
 
@@ -307,6 +309,24 @@ pub fn keras_units(weights: &KerasWeights) -> Option<Vec<KerasUnit>> {
         "block14_sepconv2".into(),
     ));
     Some(units)
+}
+
+/// Xception's named `block*` layers and its four unnamed shortcut layers.
+fn is_trunk_layer(layer: &str) -> bool {
+    layer.starts_with("block")
+        || layer.starts_with("conv2d")
+        || layer.starts_with("batch_normalization")
+}
+
+/// The Keras or TF.js Xception trunk in `path` (`.h5`, `.keras`, `model.json`, nsfwjs' `.js`),
+/// and the layers outside the trunk (a classifier head) that it left out.
+pub fn load_keras(path: &Path, device: &Device) -> Result<(Xception, Vec<String>), KerasError> {
+    let mut net = Xception::new(device);
+    let units = |weights: &KerasWeights| {
+        keras_units(weights).ok_or_else(|| "  the file does not hold the four shortcut unnamed convolutions and BatchNorms of Xception".to_string())
+    };
+    let left_out = load_trunk(&mut net, path, "xception", units, is_trunk_layer)?;
+    Ok((net, left_out))
 }
 
 #[cfg(test)]

@@ -56,6 +56,8 @@ pub enum KerasError {
         class: String,
         count: usize,
     },
+    #[error(transparent)]
+    Tfjs(#[from] super::tfjs::TfjsError),
     #[error("{source_name}: the weights do not fit {network}:\n{details}")]
     Mismatch {
         source_name: String,
@@ -89,6 +91,56 @@ pub fn read_keras_weights(path: &Path) -> Result<KerasWeights, KerasError> {
             path: path.to_owned(),
         })
     }
+}
+
+/// Reads Keras (`.h5`, `.keras`) or TF.js (`model.json`, or nsfwjs' `.js` wrapper) weights,
+/// which share Keras' layer names.
+pub fn read_keras_or_tfjs(path: &Path) -> Result<KerasWeights, KerasError> {
+    match path.extension().and_then(|ext| ext.to_str()) {
+        Some("json" | "js") => Ok(super::tfjs::read_tfjs_weights(path)?),
+        _ => read_keras_weights(path),
+    }
+}
+
+/// The layer part of a `layer/weight` key.
+pub fn layer_of(key: &str) -> &str {
+    key.split_once('/').map_or(key, |(layer, _)| layer)
+}
+
+/// The layers holding weights that `is_trunk_layer` rejects (a classifier head, say), sorted.
+pub fn layers_outside(
+    weights: &KerasWeights,
+    is_trunk_layer: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut layers: Vec<String> = weights
+        .keys()
+        .map(|key| layer_of(key))
+        .filter(|layer| !is_trunk_layer(layer))
+        .map(str::to_owned)
+        .collect();
+    layers.dedup();
+    layers
+}
+
+/// Fills a backbone trunk from a Keras-family file: every trunk layer must fit, and the
+/// layers outside the trunk (returned) are left out on purpose, not by accident.
+pub fn load_trunk<M: ModuleSnapshot>(
+    module: &mut M,
+    path: &Path,
+    network: &'static str,
+    units: impl FnOnce(&KerasWeights) -> Result<Vec<KerasUnit>, String>,
+    is_trunk_layer: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, KerasError> {
+    let source_name = path.display().to_string();
+    let weights = read_keras_or_tfjs(path)?;
+    let units = units(&weights).map_err(|details| KerasError::Mismatch {
+        source_name: source_name.clone(),
+        network,
+        details,
+    })?;
+    let outside = |key: &str| !is_trunk_layer(layer_of(key));
+    apply_keras_weights(module, &weights, &units, outside, &source_name, network)?;
+    Ok(layers_outside(&weights, is_trunk_layer))
 }
 
 fn open_hdf5(path: &Path, bytes: Vec<u8>) -> Result<Hdf5File, KerasError> {
@@ -590,7 +642,7 @@ fn permute4(values: &[f32], shape: [usize; 4], order: [usize; 4]) -> Vec<f32> {
 pub fn numbered_layers(weights: &KerasWeights, base: &str) -> Vec<String> {
     let mut layers: Vec<(usize, String)> = weights
         .keys()
-        .filter_map(|key| key.split_once('/').map(|(layer, _)| layer))
+        .map(|key| layer_of(key))
         .filter_map(|layer| {
             let number = match layer.strip_prefix(base)? {
                 "" => 0,
