@@ -8,10 +8,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{relu, softmax};
 use cxr_nn::backbones::inception_v3::{self, InceptionV3};
 use cxr_nn::device::inference_device;
-use cxr_nn::import::keras::apply_keras_weights;
-use cxr_nn::import::tfjs::read_tfjs_weights;
 use keras_support::{
-    assert_matches, dense_units, fixture, pooled, reference_download, symmetric_unit_input,
+    assert_matches, fixture, load_head, pooled, reference_download, symmetric_unit_input,
 };
 
 const MODEL: &str = "tfjs/node_modules/nsfwjs/dist/models/inception_v3/model.min.js";
@@ -32,23 +30,12 @@ fn inception_v3_matches_tfjs() {
     let device = inference_device();
     let (trunk, left_out) = inception_v3::load_keras(&model, &device).unwrap();
     assert_eq!(left_out, ["dense_1", "dense_2", "dense_3"]);
-    let weights = read_tfjs_weights(&model).unwrap();
-    let is_trunk = |name: &str| !name.starts_with("dense_");
     let mut head = NsfwHead {
         dense_1: LinearConfig::new(inception_v3::FEATURE_CHANNELS, 256).init(&device),
         dense_2: LinearConfig::new(256, 128).init(&device),
         dense_3: LinearConfig::new(128, 5).init(&device),
     };
-    let head_units = dense_units(&["dense_1", "dense_2", "dense_3"]);
-    apply_keras_weights(
-        &mut head,
-        &weights,
-        &head_units,
-        is_trunk,
-        &model.display().to_string(),
-        "head",
-    )
-    .unwrap();
+    load_head(&mut head, &model, &["dense_1", "dense_2", "dense_3"]);
 
     let bytes = std::fs::read(fixture("tfjs/nsfwjs_inception_v3.safetensors")).unwrap();
     let reference = safetensors::SafeTensors::deserialize(&bytes).unwrap();

@@ -8,9 +8,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{relu, softmax};
 use cxr_nn::backbones::xception::{self, Xception};
 use cxr_nn::device::inference_device;
-use cxr_nn::import::keras::{apply_keras_weights, read_keras_weights};
 use keras_support::{
-    assert_matches, dense_units, fixture, pooled, reference_download, symmetric_unit_input,
+    assert_matches, fixture, load_head, pooled, reference_download, symmetric_unit_input,
 };
 
 const MODEL: &str = "keras/.work/pneumonia/pneumonia_model_package/trained_models/pneumonia_xception_model_val-acc_0.861.keras";
@@ -30,22 +29,11 @@ fn xception_and_head_match_keras_on_the_pneumonia_xrays() {
     let device = inference_device();
     let (trunk, left_out) = xception::load_keras(&model, &device).unwrap();
     assert_eq!(left_out, ["dense", "dense_1"]);
-    let weights = read_keras_weights(&model).unwrap();
-    let is_trunk = |name: &str| !name.starts_with("dense");
     let mut head = PneumoniaHead {
         dense: LinearConfig::new(xception::FEATURE_CHANNELS, 128).init(&device),
         dense_1: LinearConfig::new(128, 2).init(&device),
     };
-    let head_units = dense_units(&["dense", "dense_1"]);
-    apply_keras_weights(
-        &mut head,
-        &weights,
-        &head_units,
-        is_trunk,
-        &model.display().to_string(),
-        "head",
-    )
-    .unwrap();
+    load_head(&mut head, &model, &["dense", "dense_1"]);
 
     let bytes = std::fs::read(fixture("keras/pneumonia_xception.safetensors")).unwrap();
     let reference = safetensors::SafeTensors::deserialize(&bytes).unwrap();

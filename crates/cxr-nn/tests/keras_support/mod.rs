@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Tensor, TensorData};
-use cxr_nn::import::keras::KerasUnit;
+use cxr_nn::import::keras::{KerasUnit, apply_keras_weights, layer_of, read_keras_or_tfjs};
 use safetensors::SafeTensors;
 
 const TOLERANCE: f32 = 1e-4;
@@ -55,15 +56,27 @@ pub fn symmetric_unit_input(file: &SafeTensors, device: &Device) -> Tensor<4> {
     Tensor::cat(vec![gray.clone(), gray.clone(), gray], 1)
 }
 
-/// Keras `Dense` layers of a head, each into the `Linear` field of the same name.
-pub fn dense_units(layers: &[&str]) -> Vec<KerasUnit> {
-    layers
+/// Fills a classifier head whose `Linear` fields are named like the Keras `Dense` `layers` of
+/// the file at `path` (Keras or TF.js); the file's other layers are the trunk's.
+pub fn load_head<M: ModuleSnapshot>(head: &mut M, path: &Path, layers: &[&str]) {
+    let weights = read_keras_or_tfjs(path).unwrap();
+    let units: Vec<KerasUnit> = layers
         .iter()
         .map(|layer| KerasUnit::Dense {
             path: layer.to_string(),
             layer: layer.to_string(),
         })
-        .collect()
+        .collect();
+    let is_trunk = |name: &str| !layers.contains(&layer_of(name));
+    apply_keras_weights(
+        head,
+        &weights,
+        &units,
+        is_trunk,
+        &path.display().to_string(),
+        "head",
+    )
+    .unwrap();
 }
 
 /// Global average pooling, `[n, c, h, w]` -> `[n, c]`.
