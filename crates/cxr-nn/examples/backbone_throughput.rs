@@ -1,0 +1,91 @@
+//! Inference throughput of the backbones on the default device: images/s at each one's native
+//! size, BatchNorm folded, no autodiff. bench/backbones.sh runs it beside PyTorch.
+//!
+//! Usage: backbone_throughput [--batch N] [--rounds N] [--unfolded] [BACKBONE...]
+//! Prints one JSON line per backbone with the median images/s over the timed rounds. The
+//! weights are freshly initialised: the work per image does not depend on their values.
+
+use std::time::Instant;
+
+use burn::tensor::{Distribution, Tensor};
+use cxr_nn::backbones::BackboneKind;
+use cxr_nn::device::inference_device;
+
+struct Options {
+    batch: usize,
+    rounds: usize,
+    fold: bool,
+    names: Vec<String>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        batch: 8,
+        rounds: 10,
+        fold: true,
+        names: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = |flag: &str| -> Result<usize, String> {
+            args.next()
+                .and_then(|value| value.parse().ok())
+                .filter(|&n| n > 0)
+                .ok_or(format!("{flag} needs a positive number"))
+        };
+        match arg.as_str() {
+            "--batch" => options.batch = number("--batch")?,
+            "--rounds" => options.rounds = number("--rounds")?,
+            "--unfolded" => options.fold = false,
+            name => options.names.push(name.to_string()),
+        }
+    }
+    if options.names.is_empty() {
+        options.names = BackboneKind::names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+    }
+    Ok(options)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let options = parse_args()?;
+    let device = inference_device();
+    for name in &options.names {
+        let kind = BackboneKind::from_name(name)?;
+        let net = kind.init(&device);
+        let net = if options.fold {
+            net.fold_batchnorm()
+        } else {
+            net
+        };
+        let side = kind.spec().input_size;
+        let shape = [options.batch, 3, side, side];
+        let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let run = || {
+            let start = Instant::now();
+            // Reading the logits back makes sure the whole batch has been computed.
+            let logits = net.classify(x.clone()).into_data();
+            std::hint::black_box(logits);
+            options.batch as f64 / start.elapsed().as_secs_f64()
+        };
+        run(); // warm-up: first-touch allocations and thread pool start
+        let rates: Vec<f64> = (0..options.rounds).map(|_| run()).collect();
+        let line = serde_json::json!({
+            "framework": "burn-flex",
+            "backbone": name,
+            "input": side,
+            "batch": options.batch,
+            "batchnorm_folded": options.fold,
+            "images_per_s": median(rates),
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
