@@ -117,9 +117,6 @@ pub enum DecodeErrorKind {
         format: SourceFormat,
         message: String,
     },
-    /// A reason none of the variants above covers; prefer adding a precise variant.
-    #[error("{0}")]
-    Other(String),
 }
 
 /// A decoding failure, with the file it concerns.
