@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
-use cxr_nn::backbones::{BackboneKind, InvertedResidualNet};
+use cxr_nn::backbones::{Backbone, BackboneKind, InvertedResidualNet};
 use cxr_nn::device::inference_device;
 use cxr_nn::weights::{self, WeightsError};
 use serde::Deserialize;
@@ -90,7 +90,8 @@ fn pretrained(name: &str) -> Option<InvertedResidualNet> {
     let entry = weights::find(name).expect("catalog entry");
     let cache = weights::cache_dir().expect("cache dir");
     match weights::load(entry, &cache, &inference_device()) {
-        Ok(net) => Some(net),
+        Ok(Backbone::InvertedResidual(net)) => Some(net),
+        Ok(_) => panic!("{name}: the catalog gave a network of another family"),
         Err(err @ (WeightsError::ToolMissing { .. } | WeightsError::Tool { .. })) => {
             eprintln!("skipping {name}: cannot download its weights: {err}");
             None

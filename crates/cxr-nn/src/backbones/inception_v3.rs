@@ -550,17 +550,25 @@ impl InceptionV3 {
 
     /// Feature map of mixed10, `[batch, 2048, h, w]` (8 x 8 at 299 px).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.stem.forward(x);
-        let x = self
-            .mixed2
-            .forward(self.mixed1.forward(self.mixed0.forward(x)));
-        let x = self.mixed3.forward(x);
-        let x = self.mixed7.forward(
-            self.mixed6
-                .forward(self.mixed5.forward(self.mixed4.forward(x))),
-        );
-        let x = self.mixed8.forward(x);
-        self.mixed10.forward(self.mixed9.forward(x))
+        self.forward_stages(x, 0..STAGES.len())
+    }
+
+    /// Runs the stages `range` (indices into [`STAGES`]) on `x`.
+    pub fn forward_stages(&self, x: Tensor<4>, range: std::ops::Range<usize>) -> Tensor<4> {
+        range.fold(x, |x, index| match index {
+            0 => self.stem.forward(x),
+            1 => self.mixed0.forward(x),
+            2 => self.mixed1.forward(x),
+            3 => self.mixed2.forward(x),
+            4 => self.mixed3.forward(x),
+            5 => self.mixed4.forward(x),
+            6 => self.mixed5.forward(x),
+            7 => self.mixed6.forward(x),
+            8 => self.mixed7.forward(x),
+            9 => self.mixed8.forward(x),
+            10 => self.mixed9.forward(x),
+            _ => self.mixed10.forward(x),
+        })
     }
 }
 

@@ -240,11 +240,29 @@ impl Xception {
 
     /// Feature map after block 14, `[batch, 2048, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.block1.conv1.forward(x));
-        let x = relu(self.block1.conv2.forward(x));
-        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        let x = relu(self.block14.sepconv1.forward(x));
-        relu(self.block14.sepconv2.forward(x))
+        self.forward_stages(x, 0..self.num_stages())
+    }
+
+    /// Stages are Keras' blocks: block1 (entry convolutions), block2-13, block14 (exit).
+    pub fn num_stages(&self) -> usize {
+        self.blocks.len() + 2
+    }
+
+    /// Runs the stages `range` (indices into [`stage_names`]) on `x`.
+    pub fn forward_stages(&self, x: Tensor<4>, range: std::ops::Range<usize>) -> Tensor<4> {
+        let last = self.num_stages() - 1;
+        range.fold(x, |x, index| match index {
+            0 => relu(
+                self.block1
+                    .conv2
+                    .forward(relu(self.block1.conv1.forward(x))),
+            ),
+            i if i == last => {
+                let x = relu(self.block14.sepconv1.forward(x));
+                relu(self.block14.sepconv2.forward(x))
+            }
+            i => self.blocks[i - 1].forward(x),
+        })
     }
 
     /// Merges every BatchNorm into its convolution, for inference.
@@ -265,6 +283,13 @@ impl Xception {
             },
         }
     }
+}
+
+/// The stage names, as Keras names its blocks: `block1` ... `block14`.
+pub fn stage_names() -> Vec<String> {
+    (1..=BLOCKS.len() + 2)
+        .map(|n| format!("block{n}"))
+        .collect()
 }
 
 /// Keras names: block layers are named (`block4_sepconv2`, `block4_sepconv2_bn`); the four

@@ -7,14 +7,15 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 
 use super::{ImportError, require_complete};
-use crate::backbones::{BackboneKind, InvertedResidualNet};
+use crate::backbones::{Backbone, BackboneKind};
 
 /// Metadata key naming the backbone the tensors belong to.
 const BACKBONE_KEY: &str = "cxr.backbone";
 
 /// Writes `net`'s weights (BatchNorm unfolded, as trained) to `path`, replacing any file there.
-pub fn save(net: &InvertedResidualNet, kind: BackboneKind, path: &Path) -> Result<(), ImportError> {
+pub fn save(net: &Backbone, kind: BackboneKind, path: &Path) -> Result<(), ImportError> {
     let mut store = SafetensorsStore::from_file(path)
+        .skip_enum_variants(true)
         .metadata(BACKBONE_KEY, kind.name())
         .overwrite(true);
     net.save_into(&mut store).map_err(|err| ImportError::Write {
@@ -24,11 +25,7 @@ pub fn save(net: &InvertedResidualNet, kind: BackboneKind, path: &Path) -> Resul
 }
 
 /// Loads weights written by [`save`] into a new `kind` network; every tensor must fit.
-pub fn load(
-    kind: BackboneKind,
-    path: &Path,
-    device: &Device,
-) -> Result<InvertedResidualNet, ImportError> {
+pub fn load(kind: BackboneKind, path: &Path, device: &Device) -> Result<Backbone, ImportError> {
     let read_error = |message: String| ImportError::Read {
         path: path.to_path_buf(),
         message,
@@ -42,7 +39,9 @@ pub fn load(
             details: format!("  the file holds {found}"),
         });
     }
+    // Names without the enum variant, so that files stay the same whichever variant holds them.
     let mut store = SafetensorsStore::from_file(path)
+        .skip_enum_variants(true)
         .allow_partial(true)
         .validate(false);
     let mut net = kind.init(device);
@@ -100,7 +99,7 @@ mod tests {
 
         let loaded = load(kind, &path, &device).expect("load");
         let x = Tensor::<4>::ones([1, 3, 32, 32], &device);
-        let diff = (net.classify(x.clone()) - loaded.classify(x)).abs().max();
+        let diff = (net.features(x.clone()) - loaded.features(x)).abs().max();
         assert_eq!(diff.into_scalar::<f32>(), 0.0);
 
         let err = load(BackboneKind::EfficientNetLite1, &path, &device)

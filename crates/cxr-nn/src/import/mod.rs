@@ -6,11 +6,13 @@ pub mod keras;
 pub mod pytorch;
 pub mod tfjs;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::store::ApplyResult;
+use burn::tensor::Device;
 
-use crate::backbones::BackboneKind;
+use crate::backbones::{Backbone, BackboneKind, inception_v3, xception};
+pub use keras::KerasError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -28,11 +30,42 @@ pub enum ImportError {
         backbone: BackboneKind,
         details: String,
     },
+    #[error(transparent)]
+    Keras(#[from] KerasError),
+}
+
+/// Reads a weight file of `kind` in whatever form it comes: our safetensors, a PyTorch
+/// checkpoint, or a Keras / TF.js model (by its extension).
+pub fn load_any(kind: BackboneKind, path: &Path, device: &Device) -> Result<Backbone, ImportError> {
+    let extension = path
+        .extension()
+        .map(|ext| ext.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match (extension.as_str(), kind) {
+        ("safetensors", _) => internal::load(kind, path, device),
+        ("h5" | "keras" | "json" | "js", BackboneKind::InceptionV3) => Ok(Backbone::InceptionV3(
+            inception_v3::load_keras(path, device)?.0,
+        )),
+        ("h5" | "keras" | "json" | "js", BackboneKind::Xception) => {
+            Ok(Backbone::Xception(xception::load_keras(path, device)?.0))
+        }
+        ("h5" | "keras" | "json" | "js", _) => Err(ImportError::Mismatch {
+            path: path.to_path_buf(),
+            backbone: kind,
+            details: "  Keras files are read for inception-v3 and xception only; this backbone's \
+                      weights come as PyTorch checkpoints"
+                .into(),
+        }),
+        _ => pytorch::load(kind, path, device),
+    }
 }
 
 /// Refuses a partial load: lists every tensor the network wanted and did not get, every
 /// tensor in the file that found no place (unless `ignorable`), and every shape or type clash.
-fn require_complete(result: &ApplyResult, ignorable: impl Fn(&str) -> bool) -> Result<(), String> {
+pub(crate) fn require_complete(
+    result: &ApplyResult,
+    ignorable: impl Fn(&str) -> bool,
+) -> Result<(), String> {
     let mut lines: Vec<String> = result
         .missing
         .iter()

@@ -7,25 +7,24 @@ use burn::store::{KeyRemapper, ModuleSnapshot, PytorchStore};
 use burn::tensor::Device;
 
 use super::{ImportError, require_complete};
-use crate::backbones::{BackboneKind, InvertedResidualNet};
+use crate::backbones::{Backbone, BackboneKind};
 
 /// Loads a PyTorch state dict of `kind`'s original release into a new network.
 ///
 /// burn's reader handles both containers; its PyTorch adapter transposes linear weights and
 /// renames BatchNorm `weight`/`bias` to `gamma`/`beta`. BatchNorm's `num_batches_tracked`
 /// counters have no counterpart and are the only tensors allowed to go unused.
-pub fn load(
-    kind: BackboneKind,
-    path: &Path,
-    device: &Device,
-) -> Result<InvertedResidualNet, ImportError> {
+pub fn load(kind: BackboneKind, path: &Path, device: &Device) -> Result<Backbone, ImportError> {
     let mismatch = |details| ImportError::Mismatch {
         path: path.to_path_buf(),
         backbone: kind,
         details,
     };
+    let prefixes = kind.torch_prefixes().ok_or_else(|| {
+        mismatch("  no PyTorch release of this backbone is known; import its Keras file".into())
+    })?;
     let mut store = PytorchStore::from_file(path)
-        .remap(prefix_remapper(&kind.torch_prefixes()))
+        .remap(prefix_remapper(&prefixes))
         .map_indices_contiguous(false)
         .allow_partial(true)
         .validate(false);
@@ -54,8 +53,12 @@ mod tests {
 
     #[test]
     fn every_prefix_of_every_backbone_is_a_valid_pattern() {
-        for kind in BackboneKind::ALL {
-            assert!(!prefix_remapper(&kind.torch_prefixes()).is_empty());
+        let torch_kinds = BackboneKind::ALL
+            .into_iter()
+            .filter_map(BackboneKind::torch_prefixes);
+        assert_eq!(torch_kinds.clone().count(), 4);
+        for prefixes in torch_kinds {
+            assert!(!prefix_remapper(&prefixes).is_empty());
         }
     }
 

