@@ -7,6 +7,8 @@ pub mod decode;
 pub mod image;
 pub mod metrics;
 pub mod preprocess;
+pub mod quality;
+pub mod report;
 
 pub use decode::{DecodeError, DecodeErrorKind, DecodeLimits, decode_bytes, decode_file};
 pub use image::{DecodedImage, GrayImage, ImageInfo, Photometric, SourceFormat};
