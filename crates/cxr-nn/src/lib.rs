@@ -2,6 +2,8 @@
 //! Backbones, classifier head, weight import, training, Grad-CAM and the model file.
 
 pub mod backbones;
+pub mod classifier;
 pub mod device;
 pub mod import;
+pub mod model_file;
 pub mod weights;

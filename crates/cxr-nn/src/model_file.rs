@@ -1,0 +1,453 @@
+//! The model file: one `.safetensors` file holding a trained network's tensors and, in its
+//! metadata, the JSON model card that says what the network is, how to feed it and how good it is.
+//!
+//! Every trained model of cxr (classifier, lung segmenter) is written and read here. Writing is
+//! atomic (temporary file, then rename), so a crash never leaves half a model behind; reading
+//! refuses a card from a newer format, a model of the wrong kind, or tensors that do not fit.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use cxr_core::metrics::Estimate;
+use cxr_core::preprocess::PreprocessSpec;
+use serde::{Deserialize, Serialize};
+
+/// The card format this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Metadata key of the JSON model card in the safetensors header.
+const CARD_KEY: &str = "cxr.model_card";
+
+/// Stated on every card and by every command that shows a model's output.
+pub const NOTICE: &str = "Research use only; not a medical device.";
+
+/// The safetensors format caps its JSON header at 100 MB.
+const MAX_HEADER_BYTES: usize = 100_000_000;
+
+/// What a model does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Chest X-ray -> probability of abnormality (one logit).
+    Classifier,
+    /// Chest X-ray -> lung mask.
+    LungSegmentation,
+}
+
+/// Which network the tensors belong to, in enough detail to build it before loading them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Architecture {
+    /// The network's name: a backbone (`BackboneKind::name`) for classifiers, the
+    /// segmenter's own name for lung models.
+    pub network: String,
+    /// Square input side, in pixels.
+    pub input_size: usize,
+    /// Hyper-parameters that shape the tensors or the forward pass (e.g. `head_hidden` 512,
+    /// `dropout` 0.5), read by the code that builds the network.
+    #[serde(default)]
+    pub params: BTreeMap<String, f64>,
+}
+
+/// A named decision threshold on the model's probability, and what it achieved where it was
+/// chosen. A case is called positive when `probability >= threshold`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatingPoint {
+    /// E.g. "default", "who-min" (sensitivity >= 0.90), "youden".
+    pub name: String,
+    pub threshold: f64,
+    /// How it was chosen, e.g. "sensitivity >= 0.9 on 5-fold cross-validation scores".
+    pub rule: String,
+    pub sensitivity: Option<Estimate>,
+    pub specificity: Option<Estimate>,
+}
+
+/// The images a model was trained on: enough to tell whether two models saw the same data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataManifest {
+    /// The folder or manifest it was read from, as given.
+    pub source: String,
+    pub images: usize,
+    /// Images per class, indexed like [`ModelCard::classes`].
+    pub class_counts: Vec<usize>,
+    /// SHA-256 over the sorted "file sha256, label" lines of every image: independent of
+    /// paths and order, so moving the data does not change it.
+    pub sha256: String,
+}
+
+/// How the model was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingRecord {
+    pub data: DataManifest,
+    /// The full recipe, as the training command read it.
+    pub recipe: serde_json::Value,
+    /// E.g. "trained on folds 1-4, checkpoint chosen on fold 5".
+    pub protocol: String,
+    /// Epochs run in each phase.
+    pub epochs: Vec<usize>,
+}
+
+/// Measured quality on images the model was not trained on, with 95 % confidence intervals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Validation {
+    /// What was measured on what, e.g. "validation split (112 images)".
+    pub name: String,
+    pub images: usize,
+    pub auc: Option<Estimate>,
+    pub accuracy: Option<Estimate>,
+    pub sensitivity: Option<Estimate>,
+    pub specificity: Option<Estimate>,
+    /// The threshold the rates were read at.
+    pub threshold: f64,
+}
+
+/// Everything a model file says about its tensors. Stored as JSON; unknown fields are refused
+/// so that a card from a newer build fails loudly instead of being half understood.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelCard {
+    pub format_version: u32,
+    pub kind: ModelKind,
+    pub architecture: Architecture,
+    /// The one preprocessing path's spec: how a file becomes this model's input.
+    pub preprocess: PreprocessSpec,
+    /// Class names by label index (negative first).
+    pub classes: Vec<String>,
+    pub operating_points: Vec<OperatingPoint>,
+    /// Name of the operating point used when the user names none.
+    pub default_operating_point: String,
+    pub training: Option<TrainingRecord>,
+    pub validation: Vec<Validation>,
+    /// E.g. "cxr 0.1.0".
+    pub software: String,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub notice: String,
+}
+
+impl ModelCard {
+    /// A card with no thresholds, training record or validation yet, dated now.
+    pub fn new(
+        kind: ModelKind,
+        architecture: Architecture,
+        preprocess: PreprocessSpec,
+        classes: Vec<String>,
+    ) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            kind,
+            architecture,
+            preprocess,
+            classes,
+            operating_points: Vec::new(),
+            default_operating_point: String::new(),
+            training: None,
+            validation: Vec::new(),
+            software: format!("cxr {}", env!("CARGO_PKG_VERSION")),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            notice: NOTICE.to_string(),
+        }
+    }
+
+    /// The operating point called `name`.
+    pub fn operating_point(&self, name: &str) -> Option<&OperatingPoint> {
+        self.operating_points
+            .iter()
+            .find(|point| point.name == name)
+    }
+
+    /// The default operating point, if the card names one that it holds.
+    pub fn default_point(&self) -> Option<&OperatingPoint> {
+        self.operating_point(&self.default_operating_point)
+    }
+
+    /// A hyper-parameter of the architecture, or `default` when the card does not set it.
+    pub fn param(&self, name: &str, default: f64) -> f64 {
+        self.architecture
+            .params
+            .get(name)
+            .copied()
+            .unwrap_or(default)
+    }
+}
+
+/// Why a model file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a safetensors model file: {reason}", path.display())]
+    NotSafetensors { path: PathBuf, reason: String },
+    #[error("{}: no cxr model card in the file (is it a bare weight file? use `cxr weights import` for those)", path.display())]
+    NoCard { path: PathBuf },
+    #[error("{}: unreadable model card: {reason}", path.display())]
+    BadCard { path: PathBuf, reason: String },
+    #[error(
+        "{}: model card format {found} is newer than this build reads ({FORMAT_VERSION}); update cxr",
+        path.display()
+    )]
+    UnsupportedVersion { path: PathBuf, found: u32 },
+    #[error("{}: this is a {found:?} model, expected a {expected:?} model", path.display())]
+    WrongKind {
+        path: PathBuf,
+        expected: ModelKind,
+        found: ModelKind,
+    },
+    #[error("{}: the tensors do not fit the {network} network named on the card:\n{details}", path.display())]
+    TensorMismatch {
+        path: PathBuf,
+        network: String,
+        details: String,
+    },
+    #[error("{}: cannot write the model: {message}", path.display())]
+    Write { path: PathBuf, message: String },
+}
+
+/// Writes `module`'s tensors and `card` to `path`, replacing any file there only once the new
+/// one is complete.
+pub fn save<M: Module>(path: &Path, module: &M, card: &ModelCard) -> Result<(), ModelFileError> {
+    let io_error = |source| ModelFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let card_json = serde_json::to_string(card).map_err(|err| ModelFileError::Write {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    })?;
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".model-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io_error)?;
+    let mut store = SafetensorsStore::from_file(temp.path())
+        .metadata(CARD_KEY, card_json)
+        .overwrite(true);
+    module
+        .save_into(&mut store)
+        .map_err(|err| ModelFileError::Write {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })?;
+    // The bytes must be on disk before the rename makes them the model.
+    std::fs::File::open(temp.path())
+        .and_then(|file| file.sync_all())
+        .map_err(io_error)?;
+    temp.persist(path).map_err(|err| io_error(err.error))?;
+    Ok(())
+}
+
+/// The model card of the file at `path`, reading only the header.
+pub fn read_card(path: &Path) -> Result<ModelCard, ModelFileError> {
+    let metadata = read_metadata(path)?;
+    let json = metadata
+        .get(CARD_KEY)
+        .ok_or_else(|| ModelFileError::NoCard {
+            path: path.to_path_buf(),
+        })?;
+    parse_card(path, json)
+}
+
+/// Loads the tensors of the file at `path` into `module` (built from the card, e.g. by
+/// [`read_card`] first) after checking the card's format and kind. Every tensor must fit:
+/// nothing is loaded partially.
+pub fn load_into<M: Module>(
+    mut module: M,
+    path: &Path,
+    expected: ModelKind,
+) -> Result<(M, ModelCard), ModelFileError> {
+    let card = read_card(path)?;
+    if card.kind != expected {
+        return Err(ModelFileError::WrongKind {
+            path: path.to_path_buf(),
+            expected,
+            found: card.kind,
+        });
+    }
+    let mut store = SafetensorsStore::from_file(path)
+        .allow_partial(true)
+        .validate(false);
+    let mismatch = |details: String| ModelFileError::TensorMismatch {
+        path: path.to_path_buf(),
+        network: card.architecture.network.clone(),
+        details,
+    };
+    let result = module
+        .load_from(&mut store)
+        .map_err(|err| mismatch(format!("  {err}")))?;
+    crate::import::require_complete(&result, |_| false).map_err(mismatch)?;
+    Ok((module, card))
+}
+
+fn parse_card(path: &Path, json: &str) -> Result<ModelCard, ModelFileError> {
+    // Read the version first, so that a newer card is reported as such rather than as a
+    // card with unknown fields.
+    #[derive(Deserialize)]
+    struct VersionOnly {
+        format_version: u32,
+    }
+    let bad_card = |err: serde_json::Error| ModelFileError::BadCard {
+        path: path.to_path_buf(),
+        reason: err.to_string(),
+    };
+    let version: VersionOnly = serde_json::from_str(json).map_err(bad_card)?;
+    if version.format_version > FORMAT_VERSION {
+        return Err(ModelFileError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: version.format_version,
+        });
+    }
+    let card: ModelCard = serde_json::from_str(json).map_err(bad_card)?;
+    card.preprocess
+        .validate()
+        .map_err(|err| ModelFileError::BadCard {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        })?;
+    Ok(card)
+}
+
+/// The `__metadata__` map of a safetensors file, reading only its header.
+pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>, ModelFileError> {
+    let not_safetensors = |reason: String| ModelFileError::NotSafetensors {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut file = std::fs::File::open(path).map_err(|source| ModelFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|err| not_safetensors(err.to_string()))?;
+    let len = usize::try_from(u64::from_le_bytes(len))
+        .ok()
+        .filter(|&len| len <= MAX_HEADER_BYTES)
+        .ok_or_else(|| not_safetensors("header length out of range".to_string()))?;
+    let mut header = vec![0u8; len];
+    file.read_exact(&mut header)
+        .map_err(|err| not_safetensors(err.to_string()))?;
+    #[derive(Deserialize)]
+    struct Header {
+        #[serde(rename = "__metadata__", default)]
+        metadata: BTreeMap<String, String>,
+    }
+    let header: Header =
+        serde_json::from_slice(&header).map_err(|err| not_safetensors(err.to_string()))?;
+    Ok(header.metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::inference_device;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::Tensor;
+
+    fn card() -> ModelCard {
+        ModelCard::new(
+            ModelKind::Classifier,
+            Architecture {
+                network: "linear".to_string(),
+                input_size: 4,
+                params: BTreeMap::new(),
+            },
+            PreprocessSpec::default(),
+            vec!["normal".to_string(), "tb".to_string()],
+        )
+    }
+
+    fn linear(inputs: usize) -> Linear {
+        LinearConfig::new(inputs, 1).init(&inference_device())
+    }
+
+    #[test]
+    fn a_saved_model_loads_back_with_its_card() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("model.safetensors");
+        let model = linear(4);
+        let mut card = card();
+        card.operating_points.push(OperatingPoint {
+            name: "default".to_string(),
+            threshold: 0.5,
+            rule: "fixed".to_string(),
+            sensitivity: None,
+            specificity: None,
+        });
+        card.default_operating_point = "default".to_string();
+        save(&path, &model, &card).expect("save");
+
+        assert_eq!(read_card(&path).expect("card"), card);
+        let (loaded, loaded_card) =
+            load_into(linear(4), &path, ModelKind::Classifier).expect("load");
+        assert_eq!(loaded_card.default_point().map(|p| p.threshold), Some(0.5));
+        let x = Tensor::<2>::ones([1, 4], &inference_device());
+        let diff = (model.forward(x.clone()) - loaded.forward(x)).abs().max();
+        assert_eq!(diff.into_scalar::<f32>(), 0.0);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name() != "model.safetensors")
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+
+    #[test]
+    fn wrong_kind_and_misfit_tensors_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("model.safetensors");
+        save(&path, &linear(4), &card()).expect("save");
+
+        let err = load_into(linear(4), &path, ModelKind::LungSegmentation).expect_err("kind");
+        assert!(err.to_string().contains("Classifier model"), "{err}");
+        let err = load_into(linear(3), &path, ModelKind::Classifier).expect_err("shape");
+        assert!(
+            matches!(err, ModelFileError::TensorMismatch { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("weight"), "{err}");
+    }
+
+    #[test]
+    fn newer_cards_and_bare_weights_get_clear_messages() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let newer = dir.path().join("newer.safetensors");
+        let mut future = serde_json::to_value(card()).expect("json");
+        future["format_version"] = (FORMAT_VERSION + 1).into();
+        future["from_the_future"] = true.into();
+        let mut store = SafetensorsStore::from_file(&newer)
+            .metadata(CARD_KEY, future.to_string())
+            .overwrite(true);
+        linear(4).save_into(&mut store).expect("write");
+        let err = read_card(&newer).expect_err("newer");
+        assert!(err.to_string().contains("update cxr"), "{err}");
+
+        let bare = dir.path().join("bare.safetensors");
+        let mut store = SafetensorsStore::from_file(&bare).overwrite(true);
+        linear(4).save_into(&mut store).expect("write");
+        assert!(matches!(
+            read_card(&bare),
+            Err(ModelFileError::NoCard { .. })
+        ));
+
+        let junk = dir.path().join("junk.safetensors");
+        std::fs::write(&junk, b"not a model").expect("write");
+        assert!(matches!(
+            read_card(&junk),
+            Err(ModelFileError::NotSafetensors { .. })
+        ));
+    }
+}
