@@ -92,8 +92,11 @@ pub const PRESET_NAMES: &[&str] = &[
     "paper",
     "keras-inception",
     "keras-xception",
+    "keras-inception-resnet-v2",
     "torchvision-inception",
     "torchvision-mobilenet",
+    "torchvision-alexnet",
+    "torchvision-googlenet",
     "efficientnet-lite0",
     "efficientnet-lite1",
     "efficientnet-lite2",
@@ -156,9 +159,13 @@ impl PreprocessSpec {
     pub fn preset(name: &str) -> Result<Self, PreprocessError> {
         Ok(match name {
             "paper" => Self::default(),
-            "keras-inception" | "keras-xception" => Self::square(299, Normalisation::SymmetricUnit),
+            "keras-inception" | "keras-xception" | "keras-inception-resnet-v2" => {
+                Self::square(299, Normalisation::SymmetricUnit)
+            }
             "torchvision-inception" => Self::square(299, Normalisation::imagenet()),
-            "torchvision-mobilenet" => Self::square(224, Normalisation::imagenet()),
+            "torchvision-mobilenet" | "torchvision-alexnet" | "torchvision-googlenet" => {
+                Self::square(224, Normalisation::imagenet())
+            }
             "efficientnet-lite0" => Self::square(224, Normalisation::EfficientNetLite),
             "efficientnet-lite1" => Self::square(240, Normalisation::EfficientNetLite),
             "efficientnet-lite2" => Self::square(260, Normalisation::EfficientNetLite),

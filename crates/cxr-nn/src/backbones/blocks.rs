@@ -1,9 +1,10 @@
-//! Building blocks shared by the backbones: convolution + BatchNorm (+ ReLU6) and the
+//! Building blocks shared by the backbones: convolution + BatchNorm (+ ReLU6 or ReLU), and the
 //! inverted residual block of MobileNetV2 and EfficientNet-Lite, with BatchNorm folding.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 /// How a convolution pads its input.
@@ -121,6 +122,74 @@ impl ConvBn {
             conv,
             bn: None,
             relu6: self.relu6,
+        }
+    }
+}
+
+/// Convolution without bias + BatchNorm (eps 1e-3) + ReLU, kernel possibly rectangular: Keras'
+/// `conv2d_bn` of Inception V3 and Inception-ResNet-v2, torchvision's `BasicConv2d` of
+/// Inception V3 and GoogLeNet.
+#[derive(Module, Debug)]
+pub struct BasicConv {
+    pub unit: ConvBn,
+}
+
+impl BasicConv {
+    /// BatchNorm epsilon of all four originals.
+    pub const BN_EPSILON: f64 = 1e-3;
+
+    pub fn new(
+        input: usize,
+        output: usize,
+        kernel: [usize; 2],
+        stride: usize,
+        padding: PaddingConfig2d,
+        device: &Device,
+    ) -> Self {
+        let conv = Conv2dConfig::new([input, output], kernel)
+            .with_stride([stride; 2])
+            .with_padding(padding)
+            .with_bias(false)
+            .init(device);
+        let bn = BatchNormConfig::new(output)
+            .with_epsilon(Self::BN_EPSILON)
+            .init(device);
+        Self {
+            unit: ConvBn {
+                conv,
+                bn: Some(bn),
+                relu6: false,
+            },
+        }
+    }
+
+    /// 1x1, stride 1.
+    pub fn pointwise(input: usize, output: usize, device: &Device) -> Self {
+        Self::same(input, output, [1, 1], device)
+    }
+
+    /// Stride 1, "same" padding (symmetric, as every kernel here is odd).
+    pub fn same(input: usize, output: usize, kernel: [usize; 2], device: &Device) -> Self {
+        Self::new(input, output, kernel, 1, PaddingConfig2d::Same, device)
+    }
+
+    /// Stride 1, no padding.
+    pub fn valid(input: usize, output: usize, kernel: [usize; 2], device: &Device) -> Self {
+        Self::new(input, output, kernel, 1, PaddingConfig2d::Valid, device)
+    }
+
+    /// 3x3, stride 2, no padding: the grid reductions.
+    pub fn reduce(input: usize, output: usize, device: &Device) -> Self {
+        Self::new(input, output, [3, 3], 2, PaddingConfig2d::Valid, device)
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.unit.forward(x))
+    }
+
+    pub fn fold_batchnorm(self) -> Self {
+        Self {
+            unit: self.unit.fold_batchnorm(),
         }
     }
 }

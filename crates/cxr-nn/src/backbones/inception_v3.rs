@@ -4,18 +4,12 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::nn::BatchNormConfig;
 use burn::nn::PaddingConfig2d;
-use burn::nn::conv::Conv2dConfig;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::blocks::ConvBn;
+use super::blocks::BasicConv;
 use crate::import::keras::{KerasError, KerasUnit, KerasWeights, load_trunk, numbered_layers};
-
-/// BatchNorm epsilon of both Keras' and torchvision's Inception V3.
-const BN_EPSILON: f64 = 1e-3;
 
 /// The stages in order, as Keras names the layer that closes each one.
 pub const STAGES: [&str; 12] = [
@@ -58,69 +52,6 @@ pub enum PoolPadding {
     Torchvision,
 }
 
-/// Convolution + BatchNorm + ReLU with a possibly rectangular kernel (Keras' `conv2d_bn`).
-#[derive(Module, Debug)]
-pub struct BasicConv {
-    pub unit: ConvBn,
-}
-
-impl BasicConv {
-    fn new(
-        input: usize,
-        output: usize,
-        kernel: [usize; 2],
-        stride: usize,
-        same: bool,
-        device: &Device,
-    ) -> Self {
-        let padding = if same {
-            PaddingConfig2d::Same
-        } else {
-            PaddingConfig2d::Valid
-        };
-        let conv = Conv2dConfig::new([input, output], kernel)
-            .with_stride([stride; 2])
-            .with_padding(padding)
-            .with_bias(false)
-            .init(device);
-        let bn = BatchNormConfig::new(output)
-            .with_epsilon(BN_EPSILON)
-            .init(device);
-        Self {
-            unit: ConvBn {
-                conv,
-                bn: Some(bn),
-                relu6: false,
-            },
-        }
-    }
-
-    /// 1x1, stride 1.
-    fn pointwise(input: usize, output: usize, device: &Device) -> Self {
-        Self::new(input, output, [1, 1], 1, true, device)
-    }
-
-    /// Stride 1, "same" padding.
-    fn same(input: usize, output: usize, kernel: [usize; 2], device: &Device) -> Self {
-        Self::new(input, output, kernel, 1, true, device)
-    }
-
-    /// 3x3, stride 2, no padding: the grid reductions.
-    fn reduce(input: usize, output: usize, device: &Device) -> Self {
-        Self::new(input, output, [3, 3], 2, false, device)
-    }
-
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.unit.forward(x))
-    }
-
-    fn fold_batchnorm(self) -> Self {
-        Self {
-            unit: self.unit.fold_batchnorm(),
-        }
-    }
-}
-
 /// Rebuilds a block with every `BasicConv` field folded and the pooling fields kept, so that
 /// adding a branch cannot forget to fold it (the struct literal must name every field).
 macro_rules! fold_fields {
@@ -133,7 +64,7 @@ macro_rules! fold_fields {
     }};
 }
 
-fn avg_pool(padding: PoolPadding) -> AvgPool2d {
+pub(super) fn avg_pool(padding: PoolPadding) -> AvgPool2d {
     match padding {
         PoolPadding::Keras => AvgPool2dConfig::new([3, 3])
             .with_strides([1, 1])
@@ -147,7 +78,7 @@ fn avg_pool(padding: PoolPadding) -> AvgPool2d {
     .init()
 }
 
-fn max_pool() -> MaxPool2d {
+pub(super) fn max_pool() -> MaxPool2d {
     MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).init()
 }
 
@@ -479,12 +410,12 @@ impl Stem {
 
     fn new(device: &Device) -> Self {
         Self {
-            conv2d_1a_3x3: BasicConv::new(3, 32, [3, 3], 2, false, device),
-            conv2d_2a_3x3: BasicConv::new(32, 32, [3, 3], 1, false, device),
+            conv2d_1a_3x3: BasicConv::reduce(3, 32, device),
+            conv2d_2a_3x3: BasicConv::valid(32, 32, [3, 3], device),
             conv2d_2b_3x3: BasicConv::same(32, 64, [3, 3], device),
             pool1: max_pool(),
-            conv2d_3b_1x1: BasicConv::new(64, 80, [1, 1], 1, false, device),
-            conv2d_4a_3x3: BasicConv::new(80, 192, [3, 3], 1, false, device),
+            conv2d_3b_1x1: BasicConv::valid(64, 80, [1, 1], device),
+            conv2d_4a_3x3: BasicConv::valid(80, 192, [3, 3], device),
             pool2: max_pool(),
         }
     }

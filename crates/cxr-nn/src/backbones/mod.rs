@@ -1,8 +1,11 @@
 //! The pretrained backbones: which exist, what each expects and offers (as data), and how
 //! to build one. Each architecture lives in its own module.
 
+pub mod alexnet;
 pub mod blocks;
 pub mod efficientnet_lite;
+pub mod googlenet;
+pub mod inception_resnet_v2;
 pub mod inception_v3;
 pub mod inverted_residual_net;
 pub mod mobilenet_v2;
@@ -13,6 +16,9 @@ use std::ops::Range;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+pub use alexnet::AlexNet;
+pub use googlenet::GoogLeNet;
+pub use inception_resnet_v2::InceptionResNetV2;
 pub use inception_v3::InceptionV3;
 pub use inverted_residual_net::{InvertedResidualNet, NetLayout};
 pub use xception::Xception;
@@ -27,6 +33,10 @@ pub enum BackboneKind {
     /// Keras' Inception V3 (its layer order and its average pooling over real pixels only).
     InceptionV3,
     Xception,
+    /// The student project's three; no pretrained weights for them here: trained from scratch.
+    AlexNet,
+    GoogLeNet,
+    InceptionResNetV2,
 }
 
 /// What the rest of cxr needs to know about a backbone, without building it.
@@ -60,13 +70,16 @@ impl BackboneSpec {
 pub struct UnknownBackbone(pub String);
 
 impl BackboneKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 9] = [
         Self::MobileNetV2,
         Self::EfficientNetLite0,
         Self::EfficientNetLite1,
         Self::EfficientNetLite2,
         Self::InceptionV3,
         Self::Xception,
+        Self::AlexNet,
+        Self::GoogLeNet,
+        Self::InceptionResNetV2,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +90,9 @@ impl BackboneKind {
             Self::EfficientNetLite2 => "efficientnet-lite2",
             Self::InceptionV3 => "inception-v3",
             Self::Xception => "xception",
+            Self::AlexNet => "alexnet",
+            Self::GoogLeNet => "googlenet",
+            Self::InceptionResNetV2 => "inception-resnet-v2",
         }
     }
 
@@ -98,25 +114,50 @@ impl BackboneKind {
             Self::EfficientNetLite0 => Some(efficientnet_lite::layout(efficientnet_lite::LITE0)),
             Self::EfficientNetLite1 => Some(efficientnet_lite::layout(efficientnet_lite::LITE1)),
             Self::EfficientNetLite2 => Some(efficientnet_lite::layout(efficientnet_lite::LITE2)),
-            Self::InceptionV3 | Self::Xception => None,
+            _ => None,
         }
     }
 
     pub fn spec(self) -> BackboneSpec {
-        let trunk_only = |preset, stages: Vec<String>| BackboneSpec {
+        let trunk_only = |input_size, preset, feature_channels, stages: Vec<String>| BackboneSpec {
             name: self.name(),
-            input_size: 299,
+            input_size,
             preprocess_preset: preset,
-            feature_channels: 2048,
+            feature_channels,
             stages,
             imagenet_classes: None,
         };
         match (self, self.layout()) {
             (Self::InceptionV3, _) => trunk_only(
+                299,
                 "keras-inception",
+                inception_v3::FEATURE_CHANNELS,
                 inception_v3::STAGES.iter().map(|s| s.to_string()).collect(),
             ),
-            (Self::Xception, _) => trunk_only("keras-xception", xception::stage_names()),
+            (Self::Xception, _) => trunk_only(
+                299,
+                "keras-xception",
+                xception::FEATURE_CHANNELS,
+                xception::stage_names(),
+            ),
+            (Self::AlexNet, _) => trunk_only(
+                224,
+                "torchvision-alexnet",
+                alexnet::FEATURE_CHANNELS,
+                alexnet::stage_names(),
+            ),
+            (Self::GoogLeNet, _) => trunk_only(
+                224,
+                "torchvision-googlenet",
+                googlenet::FEATURE_CHANNELS,
+                googlenet::stage_names(),
+            ),
+            (Self::InceptionResNetV2, _) => trunk_only(
+                299,
+                "keras-inception-resnet-v2",
+                inception_resnet_v2::FEATURE_CHANNELS,
+                inception_resnet_v2::stage_names(),
+            ),
             (_, Some(layout)) => BackboneSpec {
                 name: self.name(),
                 input_size: match self {
@@ -143,6 +184,11 @@ impl BackboneKind {
                 Backbone::InceptionV3(InceptionV3::new(inception_v3::PoolPadding::Keras, device))
             }
             (Self::Xception, _) => Backbone::Xception(Xception::new(device)),
+            (Self::AlexNet, _) => Backbone::AlexNet(AlexNet::new(device)),
+            (Self::GoogLeNet, _) => Backbone::GoogLeNet(GoogLeNet::new(device)),
+            (Self::InceptionResNetV2, _) => {
+                Backbone::InceptionResNetV2(InceptionResNetV2::new(device))
+            }
             (_, Some(layout)) => Backbone::InvertedResidual(layout.init(device)),
             (_, None) => unreachable!("every inverted-residual kind has a layout"),
         }
@@ -163,8 +209,9 @@ impl BackboneKind {
                 Some(efficientnet_lite::torch_prefixes(efficientnet_lite::LITE2))
             }
             // torchvision's Inception V3 averages over padding (PoolPadding::Torchvision), so its
-            // weights would not be Keras' network; Xception has no PyTorch release.
-            Self::InceptionV3 | Self::Xception => None,
+            // weights would not be Keras' network; Xception has no PyTorch release; the
+            // student project's three have no weights here at all.
+            _ => None,
         }
     }
 }
@@ -175,6 +222,9 @@ pub enum Backbone {
     InvertedResidual(InvertedResidualNet),
     InceptionV3(InceptionV3),
     Xception(Xception),
+    AlexNet(AlexNet),
+    GoogLeNet(GoogLeNet),
+    InceptionResNetV2(InceptionResNetV2),
 }
 
 impl Backbone {
@@ -184,6 +234,9 @@ impl Backbone {
             Self::InvertedResidual(net) => net.num_stages(),
             Self::InceptionV3(_) => inception_v3::STAGES.len(),
             Self::Xception(net) => net.num_stages(),
+            Self::AlexNet(net) => net.num_stages(),
+            Self::GoogLeNet(net) => net.num_stages(),
+            Self::InceptionResNetV2(net) => net.num_stages(),
         }
     }
 
@@ -194,6 +247,9 @@ impl Backbone {
             Self::InvertedResidual(net) => net.forward_stages(x, range),
             Self::InceptionV3(net) => net.forward_stages(x, range),
             Self::Xception(net) => net.forward_stages(x, range),
+            Self::AlexNet(net) => net.forward_stages(x, range),
+            Self::GoogLeNet(net) => net.forward_stages(x, range),
+            Self::InceptionResNetV2(net) => net.forward_stages(x, range),
         }
     }
 
@@ -207,7 +263,7 @@ impl Backbone {
     pub fn imagenet_logits(&self, x: Tensor<4>) -> Option<Tensor<2>> {
         match self {
             Self::InvertedResidual(net) => Some(net.classify(x)),
-            Self::InceptionV3(_) | Self::Xception(_) => None,
+            _ => None,
         }
     }
 
@@ -217,6 +273,10 @@ impl Backbone {
             Self::InvertedResidual(net) => Self::InvertedResidual(net.fold_batchnorm()),
             Self::InceptionV3(net) => Self::InceptionV3(net.fold_batchnorm()),
             Self::Xception(net) => Self::Xception(net.fold_batchnorm()),
+            // AlexNet has no BatchNorm.
+            Self::AlexNet(net) => Self::AlexNet(net),
+            Self::GoogLeNet(net) => Self::GoogLeNet(net.fold_batchnorm()),
+            Self::InceptionResNetV2(net) => Self::InceptionResNetV2(net.fold_batchnorm()),
         }
     }
 }
@@ -237,23 +297,66 @@ mod tests {
         assert!(err.contains("mobilenet-v2"), "{err}");
     }
 
-    /// burn counts BatchNorm running statistics as parameters, so these are the float
-    /// element counts of the original state dicts (all but `num_batches_tracked`); the
-    /// trainable parts are torchvision's 3,504,872 and the Lite models' 4.65 M, 5.42 M, 6.09 M.
+    /// The parameter count the original framework reports for the trunk. burn counts BatchNorm
+    /// running statistics as parameters, as PyTorch's state dicts hold them (all but
+    /// `num_batches_tracked`). Keras' Inception nets use BatchNorm without a scale, so their
+    /// count lacks one tensor per BatchNorm channel: folding turns the four BatchNorm tensors
+    /// into one bias, so those channels number a third of what folding removes.
+    fn original_parameter_count(kind: BackboneKind, net: Backbone) -> usize {
+        let unfolded = net.num_params();
+        match kind {
+            BackboneKind::InceptionV3 | BackboneKind::InceptionResNetV2 => {
+                let folded = net.fold_batchnorm().num_params();
+                unfolded - (unfolded - folded) / 3
+            }
+            _ => unfolded,
+        }
+    }
+
     #[test]
     fn parameter_counts_match_the_originals() {
         let device = inference_device();
-        let counts: Vec<usize> = BackboneKind::ALL
+        let counts: Vec<(&str, usize)> = BackboneKind::ALL
             .iter()
-            .map(|kind| kind.init(&device).num_params())
+            .map(|&kind| {
+                (
+                    kind.name(),
+                    original_parameter_count(kind, kind.init(&device)),
+                )
+            })
             .collect();
-        // Keras' counts for the notop trunks: InceptionV3 21,802,784 and Xception 20,861,480.
-        assert_eq!(
-            counts,
-            vec![
-                3_538_984, 4_694_024, 5_470_344, 6_150_168, 21_802_784, 20_861_480
-            ]
-        );
+        // torchvision / the Lite releases: state-dict element counts (trainable parts
+        // 3,504,872 for MobileNetV2; 4.65 M, 5.42 M, 6.09 M for the Lite models; 5,599,904 for
+        // GoogLeNet without fc); Keras' `count_params()` of the notop trunks.
+        let originals = [
+            ("mobilenet-v2", 3_538_984),
+            ("efficientnet-lite0", 4_694_024),
+            ("efficientnet-lite1", 5_470_344),
+            ("efficientnet-lite2", 6_150_168),
+            ("inception-v3", 21_802_784),
+            ("xception", 20_861_480),
+            ("alexnet", 2_469_696),
+            ("googlenet", 5_614_464),
+            ("inception-resnet-v2", 54_336_736),
+        ];
+        assert_eq!(counts, originals);
+    }
+
+    #[test]
+    fn every_stage_list_matches_its_network() {
+        let device = inference_device();
+        for kind in BackboneKind::ALL {
+            let spec = kind.spec();
+            assert_eq!(
+                spec.stages.len(),
+                kind.init(&device).num_stages(),
+                "{}",
+                spec.name
+            );
+            assert_eq!(spec.stage_index(&spec.stages[1]), Some(1));
+            cxr_core::preprocess::PreprocessSpec::preset(spec.preprocess_preset)
+                .unwrap_or_else(|err| panic!("{}: {err}", spec.name));
+        }
     }
 
     #[test]
