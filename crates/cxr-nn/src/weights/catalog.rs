@@ -154,13 +154,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_known_backbone_has_one_entry() {
+    fn each_backbone_has_one_entry_except_the_student_projects_three() {
         for kind in BackboneKind::ALL {
             let entries = CATALOG
                 .iter()
                 .filter(|entry| entry.backbone == kind)
                 .count();
-            assert_eq!(entries, 1, "{}", kind.name());
+            let unpublished = matches!(
+                kind,
+                BackboneKind::AlexNet | BackboneKind::GoogLeNet | BackboneKind::InceptionResNetV2
+            );
+            assert_eq!(entries, usize::from(!unpublished), "{}", kind.name());
         }
     }
 
