@@ -5,6 +5,7 @@ pub mod augment;
 pub mod dataset;
 pub mod decode;
 pub mod image;
+pub mod lungs;
 pub mod metrics;
 pub mod preprocess;
 pub mod quality;

@@ -183,6 +183,17 @@ impl AugmentParams {
         }
     }
 
+    /// The same warp and flip without the intensity jitter: what to apply to a label map
+    /// (a lung mask) so that it stays aligned with the image these parameters augment.
+    pub fn geometric(&self) -> Self {
+        Self {
+            brightness: 0.0,
+            contrast: 1.0,
+            gamma: 1.0,
+            ..*self
+        }
+    }
+
     /// The augmented image: affine warp, then flip (Keras' order), then intensity jitter.
     pub fn apply(&self, image: &GrayImage) -> GrayImage {
         let moves = self.rotation_degrees != 0.0
@@ -287,6 +298,29 @@ mod tests {
             (jittered.rotation_degrees, jittered.zoom_x)
         );
         assert_ne!(jittered.brightness, 0.0);
+    }
+
+    #[test]
+    fn geometric_params_keep_the_warp_and_drop_the_jitter() {
+        let config = AugmentConfig {
+            brightness: 0.2,
+            gamma: 0.3,
+            ..AugmentConfig::paper()
+        };
+        let params = config.sample(&mut ChaCha8Rng::seed_from_u64(9));
+        let geometric = params.geometric();
+        assert_eq!(geometric.rotation_degrees, params.rotation_degrees);
+        assert_eq!((geometric.brightness, geometric.gamma), (0.0, 1.0));
+        let image = textured(32, 32);
+        let warp_only = AugmentParams {
+            rotation_degrees: params.rotation_degrees,
+            shift_x: params.shift_x,
+            shift_y: params.shift_y,
+            zoom_x: params.zoom_x,
+            zoom_y: params.zoom_y,
+            ..AugmentParams::identity()
+        };
+        assert_eq!(geometric.apply(&image), warp_only.apply(&image));
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub(crate) fn stem(path: &Path) -> &str {
 }
 
 /// True for PNG/JPEG/DICOM files that are not themselves masks (`<stem>_mask.*`).
-pub(crate) fn is_image(path: &Path) -> bool {
+pub fn is_image(path: &Path) -> bool {
     let extension_ok = path
         .extension()
         .and_then(|e| e.to_str())
@@ -43,7 +43,7 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
 }
 
 /// Image files directly inside `dir`, sorted by path.
-pub(crate) fn list_images(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
     Ok(read_dir_sorted(dir)?
         .into_iter()
         .filter(|p| p.is_file() && is_image(p))

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use check::{CheckOptions, CheckReport, check};
 pub use classes::{ClassNames, NEGATIVE, POSITIVE};
+pub use files::{is_image, list_images};
 pub use manifest::write_manifest;
 pub use split::{SplitError, SplitPlan};
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::PreprocessError;
+use crate::lungs::LungCropSpec;
 
 /// The spec format this build writes and the newest it reads.
 pub const SPEC_VERSION: u32 = 1;
@@ -30,6 +31,10 @@ pub struct PreprocessSpec {
     pub channels: usize,
     /// Contrast-limited adaptive histogram equalisation, applied at input size (see `fit`).
     pub clahe: Option<ClaheParams>,
+    /// Crop the X-ray to its lungs (found by the lung model) before everything else.
+    /// Left out of the JSON when off, so specs without it keep their form and fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lung_crop: Option<LungCropSpec>,
 }
 
 /// Network input size in pixels.
@@ -118,6 +123,7 @@ impl Default for PreprocessSpec {
             normalisation: Normalisation::Unit,
             channels: 3,
             clahe: None,
+            lung_crop: None,
         }
     }
 }
@@ -228,6 +234,14 @@ impl PreprocessSpec {
                 ));
             }
         }
+        if let Some(crop) = &self.lung_crop
+            && !(0.0..=1.0).contains(&crop.margin)
+        {
+            return invalid(format!(
+                "lung crop margin must be in [0, 1] of the lung box, not {}",
+                crop.margin
+            ));
+        }
         Ok(())
     }
 
@@ -264,12 +278,15 @@ impl PreprocessSpec {
     /// Hex SHA-256 of only the fields that shape the fitted image (size, resize, CLAHE), so
     /// that specs differing only in normalisation or channels share cached fitted images.
     pub fn fit_fingerprint(&self) -> String {
-        let fit_only = serde_json::json!({
+        let mut fit_only = serde_json::json!({
             "version": self.version,
             "input_size": self.input_size,
             "resize": self.resize,
             "clahe": self.clahe,
         });
+        if let Some(crop) = &self.lung_crop {
+            fit_only["lung_crop"] = serde_json::json!(crop);
+        }
         hex::encode(Sha256::digest(fit_only.to_string().as_bytes()))
     }
 }
@@ -357,6 +374,24 @@ mod tests {
         assert_eq!(a.fingerprint(), PreprocessSpec::default().fingerprint());
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fit_fingerprint(), b.fit_fingerprint());
+    }
+
+    #[test]
+    fn lung_crop_is_optional_and_changes_the_fingerprints_only_when_set() {
+        let plain = PreprocessSpec::default();
+        assert!(!plain.to_json().contains("lung_crop"));
+        let cropped = PreprocessSpec {
+            lung_crop: Some(LungCropSpec { margin: 0.1 }),
+            ..plain.clone()
+        };
+        assert!(cropped.to_json().contains(r#""lung_crop":{"margin":0.1}"#));
+        assert_eq!(
+            PreprocessSpec::from_json(&cropped.to_json()).unwrap(),
+            cropped
+        );
+        assert_ne!(plain.fit_fingerprint(), cropped.fit_fingerprint());
+        assert!(PreprocessSpec::from_json(r#"{"lung_crop":{"margin":0.1,"x":1}}"#).is_err());
+        assert!(PreprocessSpec::from_json(r#"{"lung_crop":{"margin":-0.1}}"#).is_err());
     }
 
     #[test]
