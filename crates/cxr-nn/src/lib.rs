@@ -6,4 +6,5 @@ pub mod classifier;
 pub mod device;
 pub mod import;
 pub mod model_file;
+pub mod train;
 pub mod weights;

@@ -21,8 +21,8 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Metadata key of the JSON model card in the safetensors header.
 const CARD_KEY: &str = "cxr.model_card";
 
-/// Stated on every card and by every command that shows a model's output.
-pub const NOTICE: &str = "Research use only; not a medical device.";
+/// Stated on every card, as on every report.
+pub use cxr_core::report::NOTICE;
 
 /// The safetensors format caps its JSON header at 100 MB.
 const MAX_HEADER_BYTES: usize = 100_000_000;

@@ -1,0 +1,221 @@
+//! The data a training run sees: which images train and which validate (a fixed split or
+//! cross-validation folds), their labels, class weights, and the manifest hash for the card.
+
+use std::path::Path;
+
+use cxr_core::dataset::{Dataset, Split, SplitPlan};
+use sha2::{Digest, Sha256};
+
+use super::TrainError;
+use crate::model_file::DataManifest;
+
+/// Image indices (into `Dataset::items`) of one training run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partition {
+    pub train: Vec<usize>,
+    pub val: Vec<usize>,
+    /// Held out from both (cross-validation's test fold); scored at the end.
+    pub test: Vec<usize>,
+}
+
+/// True for positive (abnormal) images, by item index.
+pub fn labels(dataset: &Dataset) -> Vec<bool> {
+    dataset.items.iter().map(|item| item.label == 1).collect()
+}
+
+/// The data set's own train/validation split if it has one, else a seeded stratified split
+/// holding out `val_fraction`. Test images never train.
+pub fn fixed_split(
+    dataset: &Dataset,
+    val_fraction: f64,
+    seed: u64,
+) -> Result<Partition, TrainError> {
+    let has_val = dataset.items.iter().any(|item| item.split == Split::Val);
+    let split = if has_val {
+        dataset.clone()
+    } else {
+        let mut resplit = dataset.clone();
+        resplit.assign_splits(&SplitPlan {
+            val: val_fraction,
+            test: 0.0,
+            folds: None,
+            seed,
+        })?;
+        resplit
+    };
+    let pick = |wanted: &[Split]| -> Vec<usize> {
+        (0..split.items.len())
+            .filter(|&i| wanted.contains(&split.items[i].split))
+            .collect()
+    };
+    // A data set without split folders reads as all "unassigned": it all trains.
+    let partition = Partition {
+        train: pick(&[Split::Train, Split::Unassigned]),
+        val: pick(&[Split::Val]),
+        test: Vec::new(),
+    };
+    require_both_classes(dataset, &partition)?;
+    Ok(partition)
+}
+
+/// `folds` cross-validation partitions: in run `k` fold `k` is the test fold, fold `k + 1`
+/// (cyclically) validates (chooses the checkpoint and drives the learning-rate schedule), and
+/// the rest train. So no score of a test fold was seen by any choice made in its run.
+pub fn cross_validation(
+    dataset: &Dataset,
+    folds: usize,
+    seed: u64,
+) -> Result<Vec<Partition>, TrainError> {
+    if folds < 3 {
+        return Err(TrainError::Data(format!(
+            "--folds {folds}: cross-validation needs at least 3 folds (one tests, one validates, the rest train)"
+        )));
+    }
+    let mut split = dataset.clone();
+    split.assign_splits(&SplitPlan {
+        val: 0.0,
+        test: 0.0,
+        folds: Some(folds),
+        seed,
+    })?;
+    let fold_of: Vec<usize> = split
+        .items
+        .iter()
+        .map(|item| item.fold.unwrap_or(0))
+        .collect();
+    let fold_of = &fold_of;
+    (0..folds)
+        .map(|k| {
+            let val_fold = (k + 1) % folds;
+            let members = |fold: usize| -> Vec<usize> {
+                (0..fold_of.len()).filter(|&i| fold_of[i] == fold).collect()
+            };
+            let partition = Partition {
+                train: (0..fold_of.len())
+                    .filter(|&i| fold_of[i] != k && fold_of[i] != val_fold)
+                    .collect(),
+                val: members(val_fold),
+                test: members(k),
+            };
+            require_both_classes(dataset, &partition)?;
+            Ok(partition)
+        })
+        .collect()
+}
+
+fn require_both_classes(dataset: &Dataset, partition: &Partition) -> Result<(), TrainError> {
+    for (name, part) in [
+        ("training", &partition.train),
+        ("validation", &partition.val),
+    ] {
+        let positives = part
+            .iter()
+            .filter(|&&i| dataset.items[i].label == 1)
+            .count();
+        if positives == 0 || positives == part.len() {
+            return Err(TrainError::Data(format!(
+                "{}: the {name} images ({}) need both classes; found {positives} abnormal",
+                dataset.source.display(),
+                part.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Loss weights `[negative, positive]`: inverse class frequency over `train`, scaled so an
+/// average image weighs 1 (Keras' "balanced"); `[1, 1]` when `balanced` is off.
+pub fn class_weights(labels: &[bool], train: &[usize], balanced: bool) -> [f32; 2] {
+    let positives = train.iter().filter(|&&i| labels[i]).count();
+    let negatives = train.len() - positives;
+    if !balanced || positives == 0 || negatives == 0 {
+        return [1.0, 1.0];
+    }
+    let n = train.len() as f32;
+    [n / (2.0 * negatives as f32), n / (2.0 * positives as f32)]
+}
+
+/// The card's data manifest: SHA-256 over the sorted "file sha256 label" lines.
+pub fn manifest(dataset: &Dataset, source: &Path) -> Result<DataManifest, TrainError> {
+    let mut lines = Vec::with_capacity(dataset.items.len());
+    for item in &dataset.items {
+        let bytes = std::fs::read(&item.path).map_err(|source| TrainError::Io {
+            path: item.path.clone(),
+            source,
+        })?;
+        lines.push(format!(
+            "{} {}\n",
+            hex::encode(Sha256::digest(&bytes)),
+            item.label
+        ));
+    }
+    lines.sort();
+    let mut hash = Sha256::new();
+    for line in &lines {
+        hash.update(line.as_bytes());
+    }
+    Ok(DataManifest {
+        source: source.display().to_string(),
+        images: dataset.items.len(),
+        class_counts: dataset.class_counts(),
+        sha256: hex::encode(hash.finalize()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cxr_core::dataset::{Item, Layout};
+    use std::path::PathBuf;
+
+    fn dataset(n: usize) -> Dataset {
+        Dataset {
+            source: PathBuf::from("synthetic"),
+            layout: Layout::NlmNames,
+            class_names: vec!["normal".into(), "tb".into()],
+            items: (0..n)
+                .map(|i| Item {
+                    path: PathBuf::from(format!("img_{i:03}_{}.png", i % 2)),
+                    label: i % 2,
+                    split: Split::Unassigned,
+                    fold: None,
+                    group: None,
+                    mask: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn cross_validation_tests_every_image_once_and_never_trains_on_it() {
+        let data = dataset(50);
+        let parts = cross_validation(&data, 5, 7).expect("folds");
+        let mut tested: Vec<usize> = parts.iter().flat_map(|p| p.test.clone()).collect();
+        tested.sort();
+        assert_eq!(tested, (0..50).collect::<Vec<_>>());
+        for p in &parts {
+            assert!(
+                p.train
+                    .iter()
+                    .all(|i| !p.test.contains(i) && !p.val.contains(i))
+            );
+            assert_eq!(p.train.len() + p.val.len() + p.test.len(), 50);
+        }
+        assert!(cross_validation(&data, 2, 7).is_err());
+    }
+
+    #[test]
+    fn a_fixed_split_holds_out_the_val_fraction_of_each_class() {
+        let part = fixed_split(&dataset(40), 0.25, 1).expect("split");
+        assert_eq!(part.val.len(), 10);
+        assert_eq!(part.train.len(), 30);
+    }
+
+    #[test]
+    fn balanced_weights_even_out_the_classes() {
+        let labels = [true, false, false, false];
+        let weights = class_weights(&labels, &[0, 1, 2, 3], true);
+        assert_eq!(weights, [4.0 / 6.0, 2.0]);
+        assert_eq!(class_weights(&labels, &[0, 1, 2, 3], false), [1.0, 1.0]);
+    }
+}

@@ -1,0 +1,345 @@
+//! Training a classifier with the paper's two-phase transfer-learning recipe: data, caches of
+//! frozen-trunk outputs, the runs (one, or one per cross-validation fold) and the model file.
+//!
+//! A run folder holds `run.json` (what was asked, so `--resume` needs nothing else), per-run
+//! `checkpoint.bin`, `best.safetensors`, `metrics.csv/json`, `accuracy.png`, `loss.png`, and
+//! at the end `model.safetensors` with its card (and `cross-validation.json` with `--folds`).
+
+pub mod checkpoint;
+pub mod crossval;
+pub mod curves;
+pub mod data;
+pub mod features;
+pub mod loader;
+pub mod log;
+pub mod optimizer;
+pub mod recipe;
+pub mod run;
+pub mod schedule;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use cxr_core::dataset::{ClassNames, Dataset};
+use cxr_core::metrics::{
+    ConfidenceLevel, ConfusionMatrix, ThresholdRule, delong_auc, roc_curve, select_threshold,
+};
+use cxr_core::preprocess::{InputSize, PreprocessCache, PreprocessSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::backbones::BackboneKind;
+use crate::classifier::{self, Classifier, HeadConfig};
+use crate::device::inference_device;
+use crate::model_file::{self, ModelCard, ModelKind, OperatingPoint, TrainingRecord, Validation};
+use crate::weights;
+use crossval::CrossValidation;
+use data::Partition;
+use features::FeatureCache;
+use recipe::Recipe;
+use run::{RunSetup, TrunkCaches};
+
+/// Why training stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Recipe(#[from] recipe::RecipeError),
+    #[error(transparent)]
+    Dataset(#[from] cxr_core::dataset::DatasetError),
+    #[error("cannot split the data: {0}")]
+    Split(#[from] cxr_core::dataset::SplitError),
+    #[error(transparent)]
+    Preprocess(#[from] cxr_core::preprocess::PreprocessError),
+    #[error(transparent)]
+    Weights(#[from] weights::WeightsError),
+    #[error(transparent)]
+    ModelFile(#[from] model_file::ModelFileError),
+    #[error("{}: checkpoint: {message}", path.display())]
+    Checkpoint { path: PathBuf, message: String },
+    #[error("{}: {message}", path.display())]
+    Json { path: PathBuf, message: String },
+    #[error("learning curves: {0}")]
+    Plot(String),
+    #[error("data: {0}")]
+    Data(String),
+    #[error("metrics: {0}")]
+    Metrics(#[from] cxr_core::metrics::MetricsError),
+    #[error("interrupted; every finished epoch is saved")]
+    Interrupted,
+}
+
+/// What `cxr train` was asked to do; stored as `run.json` in the output folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainRequest {
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub recipe: Recipe,
+    /// Cross-validation folds; `None` trains once on a fixed split.
+    pub folds: Option<usize>,
+}
+
+/// What training produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    pub model: PathBuf,
+    pub card: ModelCard,
+    pub cross_validation: Option<CrossValidation>,
+}
+
+/// Where downloaded weights and fitted images are kept between runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheDirs {
+    pub weights: PathBuf,
+    pub images: PathBuf,
+}
+
+impl CacheDirs {
+    /// The user's cache: `cxr weights`' folder, with fitted images in `fitted-images` inside it.
+    pub fn for_user() -> Result<Self, TrainError> {
+        let weights = weights::cache_dir()?;
+        Ok(Self {
+            images: weights.join("fitted-images"),
+            weights,
+        })
+    }
+}
+
+pub const REQUEST_FILE: &str = "run.json";
+pub const MODEL_FILE: &str = "model.safetensors";
+
+impl TrainRequest {
+    /// Reads the request of the run in `dir`, for `--resume`.
+    pub fn resume(dir: &Path) -> Result<Self, TrainError> {
+        let path = dir.join(REQUEST_FILE);
+        let text = std::fs::read(&path).map_err(|source| TrainError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let mut request: TrainRequest =
+            serde_json::from_slice(&text).map_err(|err| TrainError::Json {
+                path: path.clone(),
+                message: err.to_string(),
+            })?;
+        request.out = dir.to_path_buf();
+        request.recipe.validate()?;
+        Ok(request)
+    }
+}
+
+/// Trains as `request` says (continuing whatever is already in its output folder), writes the
+/// final model file and returns where it is. `stop` (Ctrl-C) ends it after saving.
+pub fn train(
+    request: &TrainRequest,
+    cache_dirs: &CacheDirs,
+    stop: &AtomicBool,
+) -> Result<TrainReport, TrainError> {
+    let recipe = &request.recipe;
+    recipe.validate()?;
+    let out = &request.out;
+    std::fs::create_dir_all(out).map_err(|source| TrainError::Io {
+        path: out.clone(),
+        source,
+    })?;
+    write_json(&out.join(REQUEST_FILE), request)?;
+    let dataset = Dataset::open(&request.data, &ClassNames::default())?;
+    let labels = data::labels(&dataset);
+    let kind = recipe.backbone_kind()?;
+    let device = inference_device();
+    device.seed(recipe.seed);
+    let backbone = weights::pretrained(kind, &cache_dirs.weights, &device)?;
+    let head = HeadConfig {
+        hidden: recipe.head.hidden,
+        dropout: recipe.head.dropout,
+        ..HeadConfig::paper(kind.spec().feature_channels)
+    };
+    let initial = Classifier::new(backbone.clone(), &head, &device);
+    let spec = preprocess_spec(kind, recipe)?;
+    let card = ModelCard::new(
+        ModelKind::Classifier,
+        classifier::architecture(kind, &head, spec.input_size.width),
+        spec.clone(),
+        dataset.class_names.clone(),
+    );
+    let paths: Vec<PathBuf> = dataset.items.iter().map(|item| item.path.clone()).collect();
+    let cache = |boundary| {
+        FeatureCache::new(
+            backbone.clone(),
+            boundary,
+            paths.clone(),
+            spec.clone(),
+            recipe.augment,
+            recipe.seed,
+        )
+    };
+    let mut caches = TrunkCaches {
+        frozen: cache(backbone.num_stages()),
+        fine_tune: cache(recipe.unfreeze_stage()?),
+        images: PreprocessCache::new(&cache_dirs.images)?,
+    };
+    let run_in = |dir: &Path, partition: &Partition, caches: &mut TrunkCaches| {
+        let setup = RunSetup {
+            dir,
+            recipe,
+            labels: &labels,
+            partition,
+            initial: initial.clone(),
+            card: &card,
+            stop,
+        };
+        run::run(setup, caches)
+    };
+    let (cross_validation, final_partition) = match request.folds {
+        Some(folds) => {
+            let partitions = data::cross_validation(&dataset, folds, recipe.seed)?;
+            let mut outcomes = Vec::new();
+            for (k, partition) in partitions.iter().enumerate() {
+                eprintln!("cross-validation: fold {}/{folds}", k + 1);
+                let dir = out.join(format!("fold-{}", k + 1));
+                outcomes.push(run_in(&dir, partition, &mut caches)?);
+            }
+            let summary = crossval::summarise(&partitions, &outcomes, &labels)?;
+            write_json(&out.join("cross-validation.json"), &summary)?;
+            // The final model trains on every fold but one, which validates it.
+            let last = &partitions[folds - 1];
+            let final_partition = Partition {
+                train: [last.train.clone(), last.test.clone()].concat(),
+                val: last.val.clone(),
+                test: Vec::new(),
+            };
+            (Some(summary), final_partition)
+        }
+        None => (
+            None,
+            data::fixed_split(&dataset, recipe.val_fraction, recipe.seed)?,
+        ),
+    };
+    let final_dir = match request.folds {
+        Some(_) => out.join("final"),
+        None => out.clone(),
+    };
+    let outcome = run_in(&final_dir, &final_partition, &mut caches)?;
+    let val_labels: Vec<bool> = final_partition.val.iter().map(|&i| labels[i]).collect();
+    let mut card = card;
+    card.training = Some(TrainingRecord {
+        data: data::manifest(&dataset, &request.data)?,
+        recipe: serde_json::to_value(recipe).map_err(|err| TrainError::Json {
+            path: out.join(REQUEST_FILE),
+            message: err.to_string(),
+        })?,
+        protocol: match request.folds {
+            Some(folds) => format!(
+                "{folds}-fold cross-validation for the figures; the final model trained on {} images, its checkpoint and thresholds chosen on {} others",
+                final_partition.train.len(),
+                final_partition.val.len()
+            ),
+            None => format!(
+                "trained on {} images; checkpoint and thresholds chosen on {} validation images",
+                final_partition.train.len(),
+                final_partition.val.len()
+            ),
+        },
+        epochs: vec![recipe.frozen.epochs, recipe.fine_tune.epochs],
+    });
+    card.operating_points = operating_points(&outcome.val_scores, &val_labels)?;
+    card.default_operating_point = "default".to_string();
+    card.validation.push(validation(
+        &format!("validation split ({} images)", val_labels.len()),
+        &outcome.val_scores,
+        &val_labels,
+    )?);
+    if let Some(cv) = &cross_validation {
+        card.validation.push(cv.pooled.clone());
+    }
+    let model_path = out.join(MODEL_FILE);
+    model_file::save(&model_path, &outcome.model, &card)?;
+    Ok(TrainReport {
+        model: model_path,
+        card,
+        cross_validation,
+    })
+}
+
+/// The backbone's preprocessing preset, with the recipe's input size and CLAHE.
+fn preprocess_spec(kind: BackboneKind, recipe: &Recipe) -> Result<PreprocessSpec, TrainError> {
+    let mut spec = PreprocessSpec::preset(kind.spec().preprocess_preset)?;
+    if let Some(side) = recipe.preprocess.input_size {
+        spec.input_size = InputSize {
+            width: side,
+            height: side,
+        };
+    }
+    spec.clahe = recipe.preprocess.clahe;
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// The named thresholds of the card, chosen on validation scores: "default" (0.5),
+/// "youden", "who-min" (sensitivity >= 0.90) and "who-optimal" (sensitivity >= 0.95).
+fn operating_points(scores: &[f64], labels: &[bool]) -> Result<Vec<OperatingPoint>, TrainError> {
+    let roc = roc_curve(scores, labels)?;
+    let mut points = vec![rated(
+        "default",
+        0.5,
+        "fixed at 0.5".into(),
+        scores,
+        labels,
+    )?];
+    for (name, rule) in [
+        ("youden", ThresholdRule::Youden),
+        ("who-min", ThresholdRule::Sensitivity(0.90)),
+        ("who-optimal", ThresholdRule::Sensitivity(0.95)),
+    ] {
+        let chosen = select_threshold(&roc, rule)?;
+        if chosen.threshold.is_finite() {
+            let rule = format!("{rule} on the validation scores");
+            points.push(rated(name, chosen.threshold, rule, scores, labels)?);
+        }
+    }
+    Ok(points)
+}
+
+fn rated(
+    name: &str,
+    threshold: f64,
+    rule: String,
+    scores: &[f64],
+    labels: &[bool],
+) -> Result<OperatingPoint, TrainError> {
+    let metrics = ConfusionMatrix::at_threshold(scores, labels, threshold)?
+        .metrics(ConfidenceLevel::default());
+    Ok(OperatingPoint {
+        name: name.to_string(),
+        threshold,
+        rule,
+        sensitivity: metrics.sensitivity,
+        specificity: metrics.specificity,
+    })
+}
+
+/// AUC (DeLong CI) and the rates at 0.5 (Wilson CIs) of `scores`.
+pub fn validation(name: &str, scores: &[f64], labels: &[bool]) -> Result<Validation, TrainError> {
+    let threshold = 0.5;
+    let metrics = ConfusionMatrix::at_threshold(scores, labels, threshold)?
+        .metrics(ConfidenceLevel::default());
+    Ok(Validation {
+        name: name.to_string(),
+        images: scores.len(),
+        auc: Some(delong_auc(scores, labels, ConfidenceLevel::default())?.auc),
+        accuracy: metrics.accuracy,
+        sensitivity: metrics.sensitivity,
+        specificity: metrics.specificity,
+        threshold,
+    })
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|err| TrainError::Json {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    })?;
+    checkpoint::write_atomic(path, &bytes)
+}

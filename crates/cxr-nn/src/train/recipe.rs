@@ -1,0 +1,299 @@
+//! The training recipe: every knob of `cxr train`, read from a TOML file whose defaults are
+//! the reference paper's recipe exactly (Inception V3, frozen base, RMSprop 1e-4, 20 + 5 epochs).
+
+use std::path::{Path, PathBuf};
+
+use cxr_core::augment::AugmentConfig;
+use cxr_core::preprocess::ClaheParams;
+use serde::{Deserialize, Serialize};
+
+use crate::backbones::BackboneKind;
+
+/// A whole recipe. Missing fields take the paper's values; unknown fields are refused, so a
+/// misspelt knob is an error rather than silently ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Recipe {
+    /// The pretrained trunk (`cxr weights list`).
+    pub backbone: String,
+    /// Seeds the validation split, shuffling, augmentation and initialisation.
+    pub seed: u64,
+    /// Images per optimisation step.
+    pub batch_size: usize,
+    /// Share of the data held out for validation when the data set has no validation split.
+    pub val_fraction: f64,
+    /// Weigh each class's loss by the inverse of its share, for imbalanced data.
+    pub class_weights: bool,
+    pub preprocess: PreprocessChoice,
+    pub augment: AugmentConfig,
+    pub head: HeadRecipe,
+    pub optimizer: OptimizerRecipe,
+    pub schedule: ScheduleRecipe,
+    /// Phase 1: the trunk frozen, only the head trains.
+    pub frozen: PhaseRecipe,
+    /// Phase 2: from the best phase-1 weights, the trunk's last stages train too.
+    pub fine_tune: FineTuneRecipe,
+    /// Augmented views of each training image whose trunk outputs are computed once and
+    /// reused: epoch `e` sees view `e mod views`. 0 means a fresh view every epoch (the
+    /// paper's on-the-fly augmentation); fewer views make later epochs nearly free.
+    pub augmented_views: usize,
+}
+
+/// How images become inputs, on top of the backbone's own preprocessing preset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PreprocessChoice {
+    /// Square input side in pixels instead of the backbone's native one (smaller is faster;
+    /// the trunks are fully convolutional, so any multiple of 32 works).
+    pub input_size: Option<usize>,
+    /// Contrast-limited adaptive histogram equalisation after resizing (evens out exposure
+    /// differences between hospitals and machines).
+    pub clahe: Option<ClaheParams>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeadRecipe {
+    pub hidden: usize,
+    pub dropout: f64,
+}
+
+/// RMSprop as Keras 2.2.4 defines it (see `train::optimizer`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimizerRecipe {
+    pub learning_rate: f64,
+    pub rho: f32,
+    pub epsilon: f32,
+}
+
+/// Keras' ReduceLROnPlateau on validation accuracy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleRecipe {
+    pub factor: f64,
+    /// Epochs without improvement before the rate drops.
+    pub patience: usize,
+    /// An improvement must exceed this.
+    pub min_delta: f64,
+    pub min_learning_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhaseRecipe {
+    pub epochs: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FineTuneRecipe {
+    pub epochs: usize,
+    /// First trainable stage (`BackboneSpec::stages`); empty means the backbone's default:
+    /// Inception V3's "mixed9" (Keras layer 249, as in the paper), else the last two stages.
+    pub unfreeze_from: String,
+}
+
+/// Why a recipe cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("recipe: {0}")]
+    Invalid(String),
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Self {
+            backbone: BackboneKind::InceptionV3.name().to_string(),
+            seed: 42,
+            batch_size: 32,
+            val_fraction: 0.2,
+            class_weights: false,
+            preprocess: PreprocessChoice::default(),
+            augment: AugmentConfig::paper(),
+            head: HeadRecipe::default(),
+            optimizer: OptimizerRecipe::default(),
+            schedule: ScheduleRecipe::default(),
+            frozen: PhaseRecipe { epochs: 20 },
+            fine_tune: FineTuneRecipe::default(),
+            augmented_views: 0,
+        }
+    }
+}
+
+impl Default for HeadRecipe {
+    fn default() -> Self {
+        Self {
+            hidden: 512,
+            dropout: 0.5,
+        }
+    }
+}
+
+impl Default for OptimizerRecipe {
+    fn default() -> Self {
+        Self {
+            learning_rate: 1e-4,
+            rho: 0.9,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+impl Default for ScheduleRecipe {
+    fn default() -> Self {
+        Self {
+            factor: 0.1,
+            patience: 3,
+            min_delta: 1e-4,
+            min_learning_rate: 0.0,
+        }
+    }
+}
+
+impl Default for PhaseRecipe {
+    fn default() -> Self {
+        Self { epochs: 20 }
+    }
+}
+
+impl Default for FineTuneRecipe {
+    fn default() -> Self {
+        Self {
+            epochs: 5,
+            unfreeze_from: String::new(),
+        }
+    }
+}
+
+impl Recipe {
+    /// Reads and checks a recipe file.
+    pub fn from_file(path: &Path) -> Result<Self, RecipeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|err| RecipeError::Parse {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })
+    }
+
+    /// Parses and checks a recipe.
+    pub fn from_toml(text: &str) -> Result<Self, RecipeError> {
+        let recipe: Recipe =
+            toml::from_str(text).map_err(|err| RecipeError::Invalid(err.to_string()))?;
+        recipe.validate()?;
+        Ok(recipe)
+    }
+
+    pub fn to_toml(&self) -> String {
+        // A recipe is plain data: serialising it cannot fail.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn backbone_kind(&self) -> Result<BackboneKind, RecipeError> {
+        BackboneKind::from_name(&self.backbone).map_err(|err| RecipeError::Invalid(err.to_string()))
+    }
+
+    /// Index of the first stage that phase 2 trains.
+    pub fn unfreeze_stage(&self) -> Result<usize, RecipeError> {
+        let spec = self.backbone_kind()?.spec();
+        let name = match self.fine_tune.unfreeze_from.as_str() {
+            "" if spec.stage_index("mixed9").is_some() => "mixed9",
+            "" => return Ok(spec.stages.len().saturating_sub(2)),
+            name => name,
+        };
+        spec.stage_index(name).ok_or_else(|| {
+            RecipeError::Invalid(format!(
+                "fine_tune.unfreeze_from: {} has no stage {name:?}; its stages are {}",
+                spec.name,
+                spec.stages.join(", ")
+            ))
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), RecipeError> {
+        let invalid = |message: String| Err(RecipeError::Invalid(message));
+        self.backbone_kind()?;
+        self.unfreeze_stage()?;
+        if let Some(side) = self
+            .preprocess
+            .input_size
+            .filter(|side| *side < 32 || side % 32 != 0)
+        {
+            return invalid(format!(
+                "preprocess.input_size {side} must be a multiple of 32"
+            ));
+        }
+        if self.batch_size == 0 {
+            return invalid("batch_size must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return invalid(format!(
+                "val_fraction {} is not in [0, 1)",
+                self.val_fraction
+            ));
+        }
+        if !(0.0..1.0).contains(&self.head.dropout) || self.head.hidden == 0 {
+            return invalid("head: hidden must be >= 1 and dropout in [0, 1)".into());
+        }
+        let lr = self.optimizer.learning_rate;
+        if !(lr.is_finite() && lr > 0.0) {
+            return invalid(format!("optimizer.learning_rate {lr} must be positive"));
+        }
+        if !(self.schedule.factor > 0.0 && self.schedule.factor < 1.0) {
+            return invalid(format!(
+                "schedule.factor {} must be in (0, 1)",
+                self.schedule.factor
+            ));
+        }
+        self.augment
+            .validate()
+            .map_err(|err| RecipeError::Invalid(format!("augment: {err}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_papers_recipe() {
+        let recipe = Recipe::from_toml("").expect("empty recipe");
+        assert_eq!(recipe, Recipe::default());
+        assert_eq!(recipe.backbone, "inception-v3");
+        assert_eq!((recipe.frozen.epochs, recipe.fine_tune.epochs), (20, 5));
+        assert_eq!(recipe.batch_size, 32);
+        let spec = BackboneKind::InceptionV3.spec();
+        assert_eq!(
+            spec.stages[recipe.unfreeze_stage().expect("stage")],
+            "mixed9"
+        );
+    }
+
+    #[test]
+    fn recipes_round_trip_and_reject_typos() {
+        let mut recipe = Recipe::default();
+        recipe.backbone = "efficientnet-lite0".into();
+        recipe.augment.contrast = 0.2;
+        assert_eq!(
+            Recipe::from_toml(&recipe.to_toml()).expect("round trip"),
+            recipe
+        );
+
+        let err = Recipe::from_toml("batch_sise = 8").expect_err("typo");
+        assert!(err.to_string().contains("batch_sise"), "{err}");
+        let err = Recipe::from_toml("backbone = \"resnet\"").expect_err("unknown backbone");
+        assert!(err.to_string().contains("efficientnet-lite0"), "{err}");
+        let err = Recipe::from_toml("[fine_tune]\nunfreeze_from = \"mixed99\"").expect_err("stage");
+        assert!(err.to_string().contains("mixed10"), "{err}");
+    }
+}

@@ -1,0 +1,57 @@
+//! Shared by the training tests (included with `#[path]`): a synthetic X-ray set whose
+//! abnormal images carry a bright blob, random "pretrained" weights in a private cache, and
+//! a tiny fast recipe.
+
+use std::path::Path;
+
+use cxr_nn::backbones::BackboneKind;
+use cxr_nn::train::CacheDirs;
+use cxr_nn::train::recipe::Recipe;
+
+/// Writes `per_class` normal and `per_class` abnormal 96x96 PNGs into `root/{normal,tb}/`.
+pub fn write_blob_dataset(root: &Path, per_class: usize) {
+    for (class, blob) in [("normal", false), ("tb", true)] {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).expect("class folder");
+        for i in 0..per_class {
+            let centre = (30 + (i * 7) % 36) as f32;
+            let picture = image::GrayImage::from_fn(96, 96, |x, y| {
+                let texture = ((x * 31 + y * 17 + i as u32 * 13) % 40) as u8;
+                let d2 = (x as f32 - centre).powi(2) + (y as f32 - 48.0).powi(2);
+                let lesion = if blob && d2 < 150.0 { 140 } else { 0 };
+                image::Luma([60u8 + texture + lesion])
+            });
+            picture
+                .save(dir.join(format!("{class}_{i:03}.png")))
+                .expect("png");
+        }
+    }
+}
+
+/// Caches under `dir`, with randomly initialised EfficientNet-Lite0 weights standing in for
+/// the pretrained ones so that nothing is downloaded.
+pub fn private_caches(dir: &Path) -> CacheDirs {
+    let caches = CacheDirs {
+        weights: dir.join("weights"),
+        images: dir.join("images"),
+    };
+    std::fs::create_dir_all(&caches.weights).expect("weights dir");
+    let kind = BackboneKind::EfficientNetLite0;
+    let net = kind.init(&cxr_nn::device::inference_device());
+    let path = caches.weights.join("efficientnet-lite0.safetensors");
+    cxr_nn::import::internal::save(&net, kind, &path).expect("weights");
+    caches
+}
+
+/// EfficientNet-Lite0 at 64 px, a few short epochs: seconds on two cores.
+pub fn tiny_recipe(frozen_epochs: usize, fine_tune_epochs: usize) -> Recipe {
+    let mut recipe = Recipe::default();
+    recipe.backbone = "efficientnet-lite0".into();
+    recipe.preprocess.input_size = Some(64);
+    recipe.batch_size = 8;
+    recipe.head.hidden = 16;
+    recipe.frozen.epochs = frozen_epochs;
+    recipe.fine_tune.epochs = fine_tune_epochs;
+    recipe.val_fraction = 0.25;
+    recipe
+}
