@@ -35,6 +35,8 @@ enum Command {
     /// List, fetch and import pretrained backbone weights.
     #[command(subcommand)]
     Weights(commands::weights::WeightsCommand),
+    /// Train a TB classifier (the paper's two-phase recipe by default); resumable.
+    Train(commands::train::TrainArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +44,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Data(cmd) => commands::data::run(cmd, cli.json),
         Command::Weights(cmd) => commands::weights::run(cmd, cli.json),
+        Command::Train(args) => commands::train::run(args, cli.json),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,163 @@
+//! `cxr train`: train a TB classifier with the paper's two-phase recipe (or any recipe file),
+//! on a fixed split or with cross-validation; resumable, stoppable with Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use clap::Args;
+use cxr_nn::train::recipe::Recipe;
+use cxr_nn::train::{CacheDirs, TrainError, TrainRequest, TrainReport, train};
+
+/// Set by the Ctrl-C handler; training stops before its next batch.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Exit status after Ctrl-C, as shells report a SIGINT death.
+const INTERRUPTED: u8 = 130;
+
+#[derive(Args, Debug)]
+#[command(after_long_help = RECIPE_HELP)]
+pub struct TrainArgs {
+    /// Data set: paper layout ROOT/{train,val}/{class}/, class folders, NLM names or a CSV.
+    #[arg(required_unless_present = "resume")]
+    data: Option<PathBuf>,
+    /// Run folder for checkpoints, metrics, curves and the model file.
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
+    /// Recipe file (TOML); without it, the paper's recipe.
+    #[arg(long, conflicts_with = "resume")]
+    recipe: Option<PathBuf>,
+    /// Cross-validate over K folds (one tests, the next validates, the rest train), then
+    /// train the final model.
+    #[arg(long, value_name = "K", conflicts_with = "resume")]
+    folds: Option<usize>,
+    /// Continue the run in RUN_DIR after a kill or Ctrl-C, losing at most one epoch.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["data", "out"])]
+    resume: Option<PathBuf>,
+}
+
+const RECIPE_HELP: &str = "\
+Recipe files are TOML; every field is optional and defaults to the paper's recipe:
+
+  backbone = \"inception-v3\"     # cxr weights list
+  seed = 42
+  batch_size = 32
+  val_fraction = 0.2            # when the data set has no validation split
+  class_weights = false         # true: weigh classes by inverse frequency
+  augmented_views = 0           # 0: fresh augmentation every epoch; K: reuse K cached views
+
+  [preprocess]
+  # input_size = 224            # default: the backbone's own
+  # clahe = { tiles_x = 8, tiles_y = 8, clip_limit = 2.0 }
+
+  [augment]                     # Keras ImageDataGenerator ranges
+  rotation_degrees = 10.0
+  width_shift = 0.1
+  height_shift = 0.1
+  zoom = 0.1
+  brightness = 0.0
+  contrast = 0.0
+  gamma = 0.0
+
+  [head]
+  hidden = 512
+  dropout = 0.5
+
+  [optimizer]                   # RMSprop, Keras 2.2.4 semantics
+  learning_rate = 1e-4
+  rho = 0.9
+  epsilon = 1e-7
+
+  [schedule]                    # ReduceLROnPlateau on validation accuracy
+  factor = 0.1
+  patience = 3
+
+  [frozen]
+  epochs = 20
+
+  [fine_tune]
+  epochs = 5
+  unfreeze_from = \"mixed9\"      # empty: mixed9 for Inception V3, else the last two stages
+
+See recipes/ in the repository for commented examples.";
+
+pub fn run(args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let request = match (&args.resume, args.data, args.out) {
+        (Some(dir), _, _) => TrainRequest::resume(dir)?,
+        (None, Some(data), Some(out)) => {
+            let recipe = match &args.recipe {
+                Some(path) => Recipe::from_file(path)?,
+                None => Recipe::default(),
+            };
+            TrainRequest {
+                data,
+                out,
+                recipe,
+                folds: args.folds,
+            }
+        }
+        _ => anyhow::bail!("give DATA and --out RUN_DIR, or --resume RUN_DIR"),
+    };
+    ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: checkpoints are written atomically, so leaving now is safe.
+            std::process::exit(i32::from(INTERRUPTED));
+        }
+        eprintln!("\nstopping after this batch (Ctrl-C again to quit at once)...");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    match train(&request, &CacheDirs::for_user()?, &STOP) {
+        Ok(report) => {
+            print_report(&report, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err @ TrainError::Interrupted) => {
+            eprintln!(
+                "{err}: continue with `cxr train --resume {}`",
+                request.out.display()
+            );
+            Ok(ExitCode::from(INTERRUPTED))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn print_report(report: &TrainReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+        return Ok(());
+    }
+    println!("model: {}", report.model.display());
+    for validation in &report.card.validation {
+        let show = |e: Option<cxr_core::metrics::Estimate>| {
+            e.map_or("-".to_string(), |e| {
+                format!("{:.3} [{:.3}, {:.3}]", e.value, e.lower, e.upper)
+            })
+        };
+        println!(
+            "{}: AUC {}, accuracy {}, sensitivity {}, specificity {} (at {})",
+            validation.name,
+            show(validation.auc),
+            show(validation.accuracy),
+            show(validation.sensitivity),
+            show(validation.specificity),
+            validation.threshold
+        );
+    }
+    if let Some(cv) = &report.cross_validation {
+        let line = |name: &str, s: &cxr_nn::train::crossval::Spread| {
+            println!(
+                "  {name:<12} {:.3} +- {:.3} (min {:.3}, max {:.3})",
+                s.mean, s.sd, s.min, s.max
+            )
+        };
+        println!("cross-validation over {} held-out folds (mean +- sd):", cv.folds.len());
+        line("AUC", &cv.auc);
+        line("accuracy", &cv.accuracy);
+        line("sensitivity", &cv.sensitivity);
+        line("specificity", &cv.specificity);
+    }
+    println!("{}", cxr_nn::model_file::NOTICE);
+    Ok(())
+}
