@@ -38,22 +38,37 @@ fn setup() -> Setup {
 
 fn cxr(setup: &Setup, args: &[&Path]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cxr"));
-    command.arg("train").args(args).env("CXR_CACHE_DIR", &setup.weights);
+    command
+        .arg("train")
+        .args(args)
+        .env("CXR_CACHE_DIR", &setup.weights);
     command
 }
 
 /// Starts a training run and returns once its first checkpoint is on disk.
 fn start_until_first_checkpoint(setup: &Setup) -> Child {
-    let mut child = cxr(setup, &[&setup.data, Path::new("--out"), &setup.run, Path::new("--recipe"), &setup.recipe])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cxr");
+    let mut child = cxr(
+        setup,
+        &[
+            &setup.data,
+            Path::new("--out"),
+            &setup.run,
+            Path::new("--recipe"),
+            &setup.recipe,
+        ],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn cxr");
     let started = Instant::now();
     while !setup.run.join("checkpoint.bin").is_file() {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("cxr train ended ({status}) before its first checkpoint");
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint after 2 minutes");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint after 2 minutes"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child
@@ -74,8 +89,14 @@ fn every_epoch_once() -> Vec<String> {
 }
 
 fn resume_to_the_end(setup: &Setup) {
-    let output = cxr(setup, &[Path::new("--resume"), &setup.run]).output().expect("resume");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = cxr(setup, &[Path::new("--resume"), &setup.run])
+        .output()
+        .expect("resume");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(logged_epochs(&setup.run), every_epoch_once());
     assert!(setup.run.join("model.safetensors").is_file());
 }
@@ -87,7 +108,10 @@ fn a_killed_run_resumes_and_logs_every_epoch_once() {
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
     let done = logged_epochs(&setup.run).len();
-    assert!(done < FROZEN_EPOCHS + FINE_TUNE_EPOCHS, "the run finished before the kill");
+    assert!(
+        done < FROZEN_EPOCHS + FINE_TUNE_EPOCHS,
+        "the run finished before the kill"
+    );
     resume_to_the_end(&setup);
 }
 
@@ -112,10 +136,22 @@ fn ctrl_c_stops_cleanly_and_says_how_to_resume() {
 fn a_bad_recipe_is_refused_with_the_field_named() {
     let setup = setup();
     std::fs::write(&setup.recipe, "batch_sise = 4\n").expect("recipe");
-    let output = cxr(&setup, &[&setup.data, Path::new("--out"), &setup.run, Path::new("--recipe"), &setup.recipe])
-        .output()
-        .expect("run");
+    let output = cxr(
+        &setup,
+        &[
+            &setup.data,
+            Path::new("--out"),
+            &setup.run,
+            Path::new("--recipe"),
+            &setup.recipe,
+        ],
+    )
+    .output()
+    .expect("run");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("batch_sise") && stderr.contains("tiny.toml"), "{stderr}");
+    assert!(
+        stderr.contains("batch_sise") && stderr.contains("tiny.toml"),
+        "{stderr}"
+    );
 }

@@ -110,9 +110,9 @@ impl FeatureCache {
             device,
             |batch| {
                 if stop.load(Ordering::Relaxed) {
-                return Err(TrainError::Interrupted);
-            }
-            let n = batch.dims()[0] as u64;
+                    return Err(TrainError::Interrupted);
+                }
+                let n = batch.dims()[0] as u64;
                 let out = self.trunk.forward_stages(batch, 0..self.boundary);
                 parts.push(if pool { out.mean_dims(&[2, 3]) } else { out });
                 progress.inc(n);

@@ -281,8 +281,10 @@ mod tests {
 
     #[test]
     fn recipes_round_trip_and_reject_typos() {
-        let mut recipe = Recipe::default();
-        recipe.backbone = "efficientnet-lite0".into();
+        let mut recipe = Recipe {
+            backbone: "efficientnet-lite0".into(),
+            ..Recipe::default()
+        };
         recipe.augment.contrast = 0.2;
         assert_eq!(
             Recipe::from_toml(&recipe.to_toml()).expect("round trip"),

@@ -131,7 +131,10 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
         }
         // Phase 2 starts from the best phase-1 weights with a fresh optimiser and schedule,
         // as the paper's recompile did.
-        model = trainable(best_weights(&best_path, setup.initial.clone())?, &train_device);
+        model = trainable(
+            best_weights(&best_path, setup.initial.clone())?,
+            &train_device,
+        );
         optimizer = rmsprop(&recipe.optimizer);
         state.phase = Phase::FineTune;
         state.epochs_done = 0;

@@ -45,13 +45,15 @@ pub fn private_caches(dir: &Path) -> CacheDirs {
 
 /// EfficientNet-Lite0 at 64 px, a few short epochs: seconds on two cores.
 pub fn tiny_recipe(frozen_epochs: usize, fine_tune_epochs: usize) -> Recipe {
-    let mut recipe = Recipe::default();
-    recipe.backbone = "efficientnet-lite0".into();
+    let mut recipe = Recipe {
+        backbone: "efficientnet-lite0".into(),
+        batch_size: 8,
+        val_fraction: 0.25,
+        ..Recipe::default()
+    };
     recipe.preprocess.input_size = Some(64);
-    recipe.batch_size = 8;
     recipe.head.hidden = 16;
     recipe.frozen.epochs = frozen_epochs;
     recipe.fine_tune.epochs = fine_tune_epochs;
-    recipe.val_fraction = 0.25;
     recipe
 }

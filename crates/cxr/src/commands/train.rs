@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::Args;
 use cxr_nn::train::recipe::Recipe;
-use cxr_nn::train::{CacheDirs, TrainError, TrainRequest, TrainReport, train};
+use cxr_nn::train::{CacheDirs, TrainError, TrainReport, TrainRequest, train};
 
 /// Set by the Ctrl-C handler; training stops before its next batch.
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -152,7 +152,10 @@ fn print_report(report: &TrainReport, json: bool) -> anyhow::Result<()> {
                 s.mean, s.sd, s.min, s.max
             )
         };
-        println!("cross-validation over {} held-out folds (mean +- sd):", cv.folds.len());
+        println!(
+            "cross-validation over {} held-out folds (mean +- sd):",
+            cv.folds.len()
+        );
         line("AUC", &cv.auc);
         line("accuracy", &cv.accuracy);
         line("sensitivity", &cv.sensitivity);
