@@ -4,7 +4,9 @@
 pub mod backbones;
 pub mod classifier;
 pub mod device;
+pub mod explain;
 pub mod import;
 pub mod model_file;
+pub mod predict;
 pub mod train;
 pub mod weights;

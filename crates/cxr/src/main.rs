@@ -37,6 +37,14 @@ enum Command {
     Weights(commands::weights::WeightsCommand),
     /// Train a TB classifier (the paper's two-phase recipe by default); resumable.
     Train(commands::train::TrainArgs),
+    /// Evaluate a model on labelled images: metrics with CIs, WHO operating points, HTML report.
+    Eval(commands::eval::EvalArgs),
+    /// Choose a model's operating points on validation images; write a calibrated model file.
+    Calibrate(commands::calibrate::CalibrateArgs),
+    /// Screen X-rays: probability, decision and quality flags per image (CSV or JSON lines).
+    Predict(commands::predict::PredictArgs),
+    /// Grad-CAM heat maps of the TB score as PNG overlays, with per-lung-zone scores.
+    Explain(commands::explain::ExplainArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +53,10 @@ fn main() -> std::process::ExitCode {
         Command::Data(cmd) => commands::data::run(cmd, cli.json),
         Command::Weights(cmd) => commands::weights::run(cmd, cli.json),
         Command::Train(args) => commands::train::run(args, cli.json),
+        Command::Eval(args) => commands::eval::run(args, cli.json),
+        Command::Calibrate(args) => commands::calibrate::run(args, cli.json),
+        Command::Predict(args) => commands::predict::run(args, cli.json),
+        Command::Explain(args) => commands::explain::run(args, cli.json),
     };
     match result {
         Ok(code) => code,

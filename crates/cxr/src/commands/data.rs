@@ -68,7 +68,7 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    fn open(&self) -> anyhow::Result<Dataset> {
+    pub(crate) fn open(&self) -> anyhow::Result<Dataset> {
         let mut names = ClassNames::default();
         if !self.positive.is_empty() {
             names.positive = self.positive.clone();

@@ -1,5 +1,9 @@
 //! One module per `cxr` subcommand; each exposes its clap arguments and a `run` function.
 
+pub mod calibrate;
 pub mod data;
+pub mod eval;
+pub mod explain;
+pub mod predict;
 pub mod train;
 pub mod weights;

@@ -1,0 +1,314 @@
+//! Screening X-rays with a trained classifier: file or bytes -> decode -> quality gate -> the
+//! card's preprocessing -> probability (optionally averaged over augmented views) -> decision.
+//!
+//! The CLI (`cxr predict`, `cxr eval`, `cxr calibrate`) and the server all call [`Screener`],
+//! so a file is scored the same way everywhere.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor, TensorData};
+use cxr_core::augment::AugmentConfig;
+use cxr_core::preprocess::{ChwTensor, PreprocessError, fit, to_tensor};
+use cxr_core::quality::{QualityConfig, QualityReport, check_quality};
+use cxr_core::{DecodeError, DecodeLimits, DecodedImage, decode_bytes, decode_file};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::classifier::{self, Classifier};
+use crate::device::inference_device;
+use crate::model_file::{ModelCard, ModelFileError};
+
+/// Images scored per forward pass: large enough to amortise per-call overhead, small enough
+/// to keep memory flat with 3000 px sources.
+pub const BATCH_SIZE: usize = 8;
+
+/// The threshold of a sigmoid output when a card names no operating point.
+const FALLBACK_THRESHOLD: f64 = 0.5;
+
+/// Why an image could not be screened (each names the file) or a model not used.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    #[error(transparent)]
+    Model(#[from] ModelFileError),
+    #[error("no model given and no shipped model found (models/{file} or ${env}); pass a model file", file = classifier::DEFAULT_MODEL_FILE, env = classifier::MODEL_ENV)]
+    NoDefaultModel,
+    #[error("the model has no operating point {name:?}; it has: {available}")]
+    UnknownOperatingPoint { name: String, available: String },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("{}: {source}", path.display())]
+    Preprocess {
+        path: PathBuf,
+        #[source]
+        source: PreprocessError,
+    },
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+/// How to screen.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScreenOptions {
+    /// Operating point name from the model card; `None` for the card's default.
+    pub operating_point: Option<String>,
+    /// Augmented views scored besides the image itself (test-time augmentation); 0 for none.
+    pub tta_views: usize,
+    /// Seed of the augmentation draws: the same seed gives the same views.
+    pub seed: u64,
+}
+
+/// The outcome for one image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Screening {
+    /// Probability of abnormality; the mean over all views with test-time augmentation.
+    pub probability: f64,
+    /// Standard deviation of the probability over the views (uncertainty); `None` without TTA.
+    pub spread: Option<f64>,
+    pub operating_point: String,
+    pub threshold: f64,
+    /// `probability >= threshold`.
+    pub positive: bool,
+    /// The class name of the decision, e.g. "tb" or "normal".
+    pub decision: String,
+    pub quality: QualityReport,
+}
+
+/// A loaded classifier ready to screen images.
+pub struct Screener {
+    classifier: Classifier,
+    card: ModelCard,
+    device: Device,
+    pub limits: DecodeLimits,
+    pub quality: QualityConfig,
+}
+
+impl Screener {
+    /// Loads the classifier at `path`, or the shipped default model with `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self, PredictError> {
+        let path = match path {
+            Some(path) => path.to_path_buf(),
+            None => classifier::default_model_path().ok_or(PredictError::NoDefaultModel)?,
+        };
+        let device = inference_device();
+        let (classifier, card) = classifier::load(&path, &device)?;
+        Ok(Self::new(classifier, card, device))
+    }
+
+    /// Wraps a classifier (BatchNorm is folded here, for speed) and its card.
+    pub fn new(classifier: Classifier, card: ModelCard, device: Device) -> Self {
+        Self {
+            classifier: classifier.fold_batchnorm(),
+            card,
+            device,
+            limits: DecodeLimits::default(),
+            quality: QualityConfig::default(),
+        }
+    }
+
+    pub fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The operating point `name` (or the card's default) and its threshold.
+    pub fn operating_point(&self, name: Option<&str>) -> Result<(String, f64), PredictError> {
+        let card = &self.card;
+        let name = name.unwrap_or(match card.default_operating_point.as_str() {
+            "" => "default",
+            named => named,
+        });
+        match card.operating_point(name) {
+            Some(point) => Ok((point.name.clone(), point.threshold)),
+            None if name == "default" && card.operating_points.is_empty() => {
+                Ok((name.to_string(), FALLBACK_THRESHOLD))
+            }
+            None => Err(PredictError::UnknownOperatingPoint {
+                name: name.to_string(),
+                available: card
+                    .operating_points
+                    .iter()
+                    .map(|point| point.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Screens image bytes (PNG, JPEG or DICOM); `name` labels errors.
+    pub fn screen_bytes(
+        &self,
+        bytes: &[u8],
+        name: &Path,
+        options: &ScreenOptions,
+    ) -> Result<Screening, PredictError> {
+        let decoded = decode_bytes(bytes, name, &self.limits)?;
+        let mut screenings = self.screen_decoded(&[(name.to_path_buf(), decoded)], options)?;
+        screenings
+            .pop()
+            .ok_or_else(|| PredictError::Inference("no output".into()))
+    }
+
+    /// Screens files in batches; one result per path, in order. A file that cannot be read
+    /// gets its error and the others go on. `on_done(n)` reports progress after each batch.
+    pub fn screen_files(
+        &self,
+        paths: &[PathBuf],
+        options: &ScreenOptions,
+        mut on_done: impl FnMut(usize),
+    ) -> Result<Vec<Result<Screening, PredictError>>, PredictError> {
+        // An unknown operating point is the caller's mistake, not one file's: fail at once.
+        self.operating_point(options.operating_point.as_deref())?;
+        let mut results = Vec::with_capacity(paths.len());
+        for chunk in paths.chunks(BATCH_SIZE) {
+            let mut decoded = Vec::new();
+            let mut slots = Vec::new();
+            for path in chunk {
+                match decode_file(path, &self.limits) {
+                    Ok(image) => {
+                        slots.push(None);
+                        decoded.push((path.clone(), image));
+                    }
+                    Err(error) => slots.push(Some(Err(error.into()))),
+                }
+            }
+            let mut screened = self.screen_batch(&decoded, options).into_iter();
+            for slot in slots {
+                results.push(match slot {
+                    Some(error) => error,
+                    None => screened
+                        .next()
+                        .unwrap_or_else(|| Err(PredictError::Inference("missing output".into()))),
+                });
+            }
+            on_done(chunk.len());
+        }
+        Ok(results)
+    }
+
+    /// [`Self::screen_decoded`], falling back to one image at a time when the batch fails, so
+    /// that one bad image gets the error and not its batch mates.
+    fn screen_batch(
+        &self,
+        images: &[(PathBuf, DecodedImage)],
+        options: &ScreenOptions,
+    ) -> Vec<Result<Screening, PredictError>> {
+        match self.screen_decoded(images, options) {
+            Ok(screenings) => screenings.into_iter().map(Ok).collect(),
+            Err(_) if images.len() > 1 => images
+                .iter()
+                .map(|image| {
+                    let mut one = self.screen_decoded(std::slice::from_ref(image), options)?;
+                    one.pop()
+                        .ok_or_else(|| PredictError::Inference("no output".into()))
+                })
+                .collect(),
+            Err(error) => vec![Err(error)],
+        }
+    }
+
+    /// Screens decoded images (one batch): quality gate, preprocessing, one forward pass.
+    pub fn screen_decoded(
+        &self,
+        images: &[(PathBuf, DecodedImage)],
+        options: &ScreenOptions,
+    ) -> Result<Vec<Screening>, PredictError> {
+        let (point, threshold) = self.operating_point(options.operating_point.as_deref())?;
+        let views = options.tta_views + 1;
+        let mut inputs = Vec::with_capacity(images.len() * views);
+        for (index, (path, image)) in images.iter().enumerate() {
+            let seed = options.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            inputs.extend(self.views(path, image, options.tta_views, seed)?);
+        }
+        let probabilities = self.probabilities(inputs)?;
+        Ok(images
+            .iter()
+            .zip(probabilities.chunks(views))
+            .map(|((_, image), views)| {
+                let probability = views.iter().sum::<f64>() / views.len() as f64;
+                let positive = probability >= threshold;
+                Screening {
+                    probability,
+                    spread: (views.len() > 1).then(|| standard_deviation(views, probability)),
+                    operating_point: point.clone(),
+                    threshold,
+                    positive,
+                    decision: self.class_name(positive),
+                    quality: check_quality(image, &self.quality),
+                }
+            })
+            .collect())
+    }
+
+    /// The network inputs of one image: the image itself, then `tta_views` augmented views.
+    pub fn views(
+        &self,
+        path: &Path,
+        image: &DecodedImage,
+        tta_views: usize,
+        seed: u64,
+    ) -> Result<Vec<ChwTensor>, PredictError> {
+        let spec = &self.card.preprocess;
+        let preprocess_error = |source| PredictError::Preprocess {
+            path: path.to_path_buf(),
+            source,
+        };
+        let fitted = fit(&image.image, spec).map_err(preprocess_error)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let augment = AugmentConfig::paper();
+        let draws = std::iter::once(None)
+            .chain((0..tta_views).map(|_| Some(augment.sample(&mut rng))))
+            .collect::<Vec<_>>();
+        draws
+            .iter()
+            .map(|params| to_tensor(&fitted, spec, params.as_ref()).map_err(preprocess_error))
+            .collect()
+    }
+
+    /// Probabilities of preprocessed inputs, [`BATCH_SIZE`] at a time.
+    pub fn probabilities(&self, inputs: Vec<ChwTensor>) -> Result<Vec<f64>, PredictError> {
+        let mut probabilities = Vec::with_capacity(inputs.len());
+        let mut inputs = inputs.into_iter().peekable();
+        while inputs.peek().is_some() {
+            let batch: Vec<ChwTensor> = inputs.by_ref().take(BATCH_SIZE).collect();
+            let logits = self.classifier.forward(batch_tensor(batch, &self.device));
+            let values = sigmoid(logits)
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|error| PredictError::Inference(format!("{error:?}")))?;
+            probabilities.extend(values.into_iter().map(f64::from));
+        }
+        Ok(probabilities)
+    }
+
+    /// The card's class name of a decision, e.g. "tb" or "normal".
+    pub fn class_name(&self, positive: bool) -> String {
+        let fallback = if positive { "abnormal" } else { "normal" };
+        self.card
+            .classes
+            .get(usize::from(positive))
+            .cloned()
+            .unwrap_or_else(|| fallback.to_string())
+    }
+}
+
+/// Same-shape preprocessed images as one `[n, c, h, w]` tensor.
+pub fn batch_tensor(images: Vec<ChwTensor>, device: &Device) -> Tensor<4> {
+    let [c, h, w] = images.first().map(ChwTensor::shape).unwrap_or([0, 0, 0]);
+    let n = images.len();
+    let data: Vec<f32> = images.into_iter().flat_map(|image| image.data).collect();
+    Tensor::from_data(TensorData::new(data, [n, c, h, w]), device)
+}
+
+fn standard_deviation(values: &[f64], mean: f64) -> f64 {
+    let squares: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+    (squares / (values.len() - 1).max(1) as f64).sqrt()
+}

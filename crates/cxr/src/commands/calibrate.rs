@@ -1,0 +1,145 @@
+//! `cxr calibrate`: choose a model's operating points on validation data and write a new
+//! model file whose card holds them (thresholds, with sensitivity and specificity CIs).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use cxr_core::metrics::{ConfidenceLevel, ThresholdRule, delong_auc, roc_curve, select_threshold};
+use cxr_core::report::{
+    OperatingPointName, RatedOperatingPoint, choose_operating_points, rate_threshold,
+};
+use cxr_nn::classifier;
+use cxr_nn::device::inference_device;
+use cxr_nn::model_file::{self, OperatingPoint, Validation};
+use cxr_nn::predict::Screener;
+
+use super::data::SourceArgs;
+use super::eval::{SplitChoice, score_items};
+
+/// Name of the point chosen by `--target-sensitivity`; the new card's default.
+const TARGET_POINT: &str = "target";
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Model file to calibrate (left unchanged).
+    model: PathBuf,
+    #[command(flatten)]
+    data: SourceArgs,
+    /// Calibration images: validation data, never the test set [default: the val split if
+    /// the data set has one, else all].
+    #[arg(long, value_enum)]
+    split: Option<SplitChoice>,
+    /// Sensitivity the `target` operating point (the new default) must reach.
+    #[arg(long, default_value_t = 0.90)]
+    target_sensitivity: f64,
+    /// The calibrated model file to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let dataset = args.data.open()?;
+    let has_val = dataset
+        .items
+        .iter()
+        .any(|i| i.split == cxr_core::dataset::Split::Val);
+    let split = args
+        .split
+        .or(has_val.then_some(SplitChoice::Val))
+        .unwrap_or(SplitChoice::All);
+    let items = SplitChoice::select(Some(split), &dataset);
+    anyhow::ensure!(
+        !items.is_empty(),
+        "{}: no images in the chosen split",
+        dataset.source.display()
+    );
+    let (model, mut card) = classifier::load(&args.model, &inference_device())?;
+    let screener = Screener::new(model.clone(), card.clone(), inference_device());
+    let scores = score_items(&screener, &items)?;
+    let labels: Vec<bool> = items.iter().map(|item| item.label == 1).collect();
+    let confidence = ConfidenceLevel::default();
+    let (_, default_threshold) = screener.operating_point(None)?;
+    let named = choose_operating_points(&scores, &labels, default_threshold, confidence)?;
+    let target_threshold = select_threshold(
+        &roc_curve(&scores, &labels)?,
+        ThresholdRule::Sensitivity(args.target_sensitivity),
+    )?
+    .threshold;
+    // Rated by the same rule as the named points; its enum name is replaced by "target" below.
+    let target = rate_threshold(
+        OperatingPointName::WhoMin,
+        target_threshold,
+        &scores,
+        &labels,
+        confidence,
+    )?;
+    let source = format!(
+        "{} ({:?} split, {} images)",
+        dataset.source.display(),
+        split,
+        items.len()
+    );
+    let target_rule = format!("sensitivity >= {}", args.target_sensitivity);
+    card.operating_points = named
+        .iter()
+        .map(|point| card_point(point.name.as_str(), &point.description, point, &source))
+        .chain([card_point(TARGET_POINT, &target_rule, &target, &source)])
+        .collect::<anyhow::Result<_>>()?;
+    card.default_operating_point = TARGET_POINT.to_string();
+    card.validation.push(Validation {
+        name: format!("calibration: {source}"),
+        images: items.len(),
+        auc: Some(delong_auc(&scores, &labels, confidence)?.auc),
+        accuracy: target.metrics.accuracy,
+        sensitivity: target.metrics.sensitivity,
+        specificity: target.metrics.specificity,
+        threshold: target.threshold,
+    });
+    model_file::save(&args.out, &model, &card)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&card.operating_points)?);
+    } else {
+        for point in &card.operating_points {
+            let rate = |e: Option<cxr_core::metrics::Estimate>| {
+                e.map_or("-".into(), |e| {
+                    format!("{:.3} [{:.3}, {:.3}]", e.value, e.lower, e.upper)
+                })
+            };
+            println!(
+                "{:<12} threshold {:.4}: sensitivity {}, specificity {} ({})",
+                point.name,
+                point.threshold,
+                rate(point.sensitivity),
+                rate(point.specificity),
+                point.rule
+            );
+        }
+        println!(
+            "wrote {} (default operating point: {TARGET_POINT})",
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The card's form of a chosen point.
+fn card_point(
+    name: &str,
+    rule: &str,
+    point: &RatedOperatingPoint,
+    source: &str,
+) -> anyhow::Result<OperatingPoint> {
+    // Only "call nobody positive" can give an infinite threshold: useless as a decision rule.
+    anyhow::ensure!(
+        point.threshold.is_finite(),
+        "no finite threshold meets {rule} on these images"
+    );
+    Ok(OperatingPoint {
+        name: name.to_string(),
+        threshold: point.threshold,
+        rule: format!("{rule}, chosen on {source}"),
+        sensitivity: point.metrics.sensitivity,
+        specificity: point.metrics.specificity,
+    })
+}

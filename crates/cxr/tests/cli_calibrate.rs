@@ -1,0 +1,78 @@
+//! `cxr calibrate`: operating points chosen on labelled images land in a new model file's
+//! card, and `cxr predict` then decides at them.
+
+mod screening_support;
+
+use cxr_nn::model_file::read_card;
+use screening_support::{cxr, labelled_set, text, tiny_model};
+
+#[test]
+fn calibrated_points_are_stored_and_used_by_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(&dir.path().join("tiny.safetensors"));
+    let data = labelled_set(&dir.path().join("val"), 12);
+    let calibrated = dir.path().join("calibrated.safetensors");
+    let output = cxr(&[
+        "calibrate",
+        model.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--target-sensitivity",
+        "0.8",
+        "--out",
+        calibrated.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    let card = read_card(&calibrated).unwrap();
+    let names: Vec<&str> = card
+        .operating_points
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "default",
+            "youden",
+            "who-min",
+            "spec-70",
+            "who-optimal",
+            "target"
+        ]
+    );
+    assert_eq!(card.default_operating_point, "target");
+    let target = card.operating_point("target").unwrap();
+    assert!(target.sensitivity.unwrap().value >= 0.8);
+    assert!(
+        target.rule.contains("sensitivity >= 0.8"),
+        "{}",
+        target.rule
+    );
+    assert_eq!(card.validation.last().unwrap().images, 12);
+    assert_eq!(
+        read_card(&model).unwrap().operating_points.len(),
+        0,
+        "input model changed"
+    );
+
+    let image = data.join("CHNCXR_0001_0.png");
+    let output = cxr(&[
+        "--json",
+        "predict",
+        calibrated.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(line["operating_point"], "target");
+    assert_eq!(line["threshold"].as_f64(), Some(target.threshold));
+    let output = cxr(&[
+        "--json",
+        "predict",
+        calibrated.to_str().unwrap(),
+        image.to_str().unwrap(),
+        "--operating-point",
+        "who-min",
+    ]);
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(line["operating_point"], "who-min");
+}

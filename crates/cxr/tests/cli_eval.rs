@@ -1,0 +1,65 @@
+//! `cxr eval`: a labelled folder scored by two models gives report.json (with the paired
+//! DeLong test), a self-contained report.html and predictions.csv.
+
+mod screening_support;
+
+use screening_support::{cxr, labelled_set, text, tiny_model};
+
+#[test]
+fn writes_the_report_files_for_two_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = tiny_model(&dir.path().join("first.safetensors"));
+    let second = tiny_model(&dir.path().join("second.safetensors"));
+    let data = labelled_set(&dir.path().join("data"), 12);
+    let out = dir.path().join("eval");
+    let output = cxr(&[
+        "eval",
+        first.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--compare",
+        second.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--resamples",
+        "200",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("first.safetensors: 12 images (6 TB), AUC"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("who-min"), "{stdout}");
+    assert!(stdout.contains("paired DeLong"), "{stdout}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["evaluations"].as_array().unwrap().len(), 2);
+    assert_eq!(report["comparisons"][0]["model_b"], "second.safetensors");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_eq!(html.matches("data:image/png;base64,").count(), 4);
+    let predictions = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    assert_eq!(predictions.lines().count(), 13);
+    assert!(predictions.starts_with("path,label,probability_first.safetensors"));
+}
+
+#[test]
+fn a_missing_image_stops_the_evaluation_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(&dir.path().join("m.safetensors"));
+    let data = labelled_set(&dir.path().join("data"), 4);
+    std::fs::write(data.join("CHNCXR_0009_1.png"), b"broken").unwrap();
+    let output = cxr(&[
+        "eval",
+        model.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--out",
+        dir.path().join("e").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("CHNCXR_0009_1.png"),
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -1,0 +1,114 @@
+//! Shared by the `cxr predict / eval / calibrate / explain` tests: a tiny random-weight
+//! classifier saved as a model file, and labelled synthetic chest pictures as PNG and DICOM.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use cxr_core::decode::dicom_writer::DicomImage;
+use cxr_core::image::GrayImage;
+use cxr_core::preprocess::{InputSize, PreprocessSpec};
+use cxr_nn::backbones::BackboneKind;
+use cxr_nn::classifier::{Classifier, HeadConfig, architecture};
+use cxr_nn::device::inference_device;
+use cxr_nn::model_file::{self, ModelCard, ModelKind};
+
+/// Input side of the tiny model: small, so that a forward pass takes milliseconds.
+const INPUT: usize = 64;
+
+/// Saves a randomly initialised EfficientNet-Lite0 classifier (8-unit head, 64 px input).
+pub fn tiny_model(path: &Path) -> PathBuf {
+    let device = inference_device();
+    let kind = BackboneKind::EfficientNetLite0;
+    let head = HeadConfig {
+        hidden: 8,
+        ..HeadConfig::paper(kind.spec().feature_channels)
+    };
+    let model = Classifier::new(kind.init(&device), &head, &device);
+    let mut spec = PreprocessSpec::preset(kind.spec().preprocess_preset).unwrap();
+    spec.input_size = InputSize {
+        width: INPUT,
+        height: INPUT,
+    };
+    let card = ModelCard::new(
+        ModelKind::Classifier,
+        architecture(kind, &head, INPUT),
+        spec,
+        vec!["normal".into(), "tb".into()],
+    );
+    model_file::save(path, &model, &card).unwrap();
+    path.to_path_buf()
+}
+
+/// A cartoon frontal chest (two dark lungs, bright middle band); `seed` varies the lungs'
+/// darkness and a blob, so a random network scores the pictures differently.
+pub fn chest(seed: u64, side: usize) -> GrayImage {
+    let darkness = 0.1 + 0.05 * (seed % 5) as f32;
+    let blob = (
+        0.25 + 0.1 * (seed % 4) as f32,
+        0.3 + 0.1 * (seed % 3) as f32,
+    );
+    let mut pixels = vec![0.0; side * side];
+    for y in 0..side {
+        for x in 0..side {
+            let (fx, fy) = (x as f32 / side as f32, y as f32 / side as f32);
+            let lung = (0.15..0.40).contains(&fx) || (0.60..0.85).contains(&fx);
+            let chest = (0.2..0.8).contains(&fy);
+            let base = match (chest, lung) {
+                (true, true) => darkness,
+                (true, false) if (0.42..0.58).contains(&fx) => 0.9,
+                _ => 0.6,
+            };
+            let spot = if (fx - blob.0).hypot(fy - blob.1) < 0.06 {
+                0.4
+            } else {
+                0.0
+            };
+            pixels[y * side + x] = (base + spot + 0.03 * (fy * 9.0).sin()).min(1.0);
+        }
+    }
+    GrayImage::new(side, side, pixels).unwrap()
+}
+
+/// Writes `chest(seed)` as an 8-bit PNG.
+pub fn write_png(path: &Path, seed: u64) {
+    let picture = chest(seed, 256);
+    let bytes: Vec<u8> = picture
+        .pixels
+        .iter()
+        .map(|&p| (p * 255.0).round() as u8)
+        .collect();
+    image::GrayImage::from_raw(256, 256, bytes)
+        .unwrap()
+        .save(path)
+        .unwrap();
+}
+
+/// Writes `chest(seed)` as a 12-bit MONOCHROME2 DICOM.
+pub fn write_dicom(path: &Path, seed: u64) {
+    DicomImage::from_gray(&chest(seed, 256), 12)
+        .unwrap()
+        .write_file(path)
+        .unwrap();
+}
+
+/// `count` labelled PNGs with NLM names (`CHNCXR_0001_0.png`: last digit is the label),
+/// alternating classes, in `dir`.
+pub fn labelled_set(dir: &Path, count: u64) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for k in 0..count {
+        write_png(&dir.join(format!("CHNCXR_{:04}_{}.png", k + 1, k % 2)), k);
+    }
+    dir.to_path_buf()
+}
+
+pub fn cxr(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cxr"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
