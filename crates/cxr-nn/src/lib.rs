@@ -8,5 +8,6 @@ pub mod explain;
 pub mod import;
 pub mod model_file;
 pub mod predict;
+pub mod segmentation;
 pub mod train;
 pub mod weights;

@@ -1,0 +1,107 @@
+//! Inference with a lung model: an X-ray in, a lung probability map at the X-ray's own size
+//! out (resized back bilinearly), its cleaned mask and checks, and the lung crop.
+
+use std::path::Path;
+
+use burn::tensor::{Tensor, TensorData};
+use cxr_core::image::GrayImage;
+use cxr_core::lungs::{
+    CheckLimits, CleanupParams, CropOutcome, LungCheck, LungCropSpec, LungMask, check, clean,
+    crop_to_lungs,
+};
+use cxr_core::preprocess::preprocess;
+
+use super::SegmentationError;
+use super::model::{card_threshold, load_model};
+use super::net::{LungNet, resize};
+use crate::device::inference_device;
+use crate::model_file::ModelCard;
+
+/// The lungs of one X-ray, at its own size.
+#[derive(Debug, Clone)]
+pub struct Segmentation {
+    pub probabilities: GrayImage,
+    /// The cleaned mask (`cxr_core::lungs::clean`).
+    pub mask: LungMask,
+    pub check: LungCheck,
+}
+
+/// A loaded lung model, ready for inference (BatchNorm folded into the convolutions).
+#[derive(Debug)]
+pub struct LungSegmenter {
+    net: LungNet,
+    pub card: ModelCard,
+}
+
+impl LungSegmenter {
+    pub fn load(path: &Path) -> Result<Self, SegmentationError> {
+        let (net, card) = load_model(path, &inference_device())?;
+        Ok(Self::new(net, card))
+    }
+
+    pub fn new(net: LungNet, card: ModelCard) -> Self {
+        Self {
+            net: net.fold_batchnorm(),
+            card,
+        }
+    }
+
+    /// Pixels whose probability reaches this are lung.
+    pub fn threshold(&self) -> f32 {
+        card_threshold(&self.card)
+    }
+
+    /// The probability of lung at every pixel of `image`, same size as `image`.
+    pub fn probabilities(&self, image: &GrayImage) -> Result<GrayImage, SegmentationError> {
+        let spec = &self.card.preprocess;
+        let tensor =
+            preprocess(image, spec, None).map_err(|source| SegmentationError::Batch { source })?;
+        let device = inference_device();
+        let input = Tensor::<4>::from_data(
+            TensorData::new(
+                tensor.data,
+                [1, tensor.channels, tensor.height, tensor.width],
+            ),
+            &device,
+        );
+        let logits = self.net.forward(input);
+        let probabilities =
+            burn::tensor::activation::sigmoid(resize(logits, [image.height, image.width]));
+        let pixels = probabilities
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|err| SegmentationError::Tensor(format!("{err:?}")))?;
+        Ok(GrayImage {
+            width: image.width,
+            height: image.height,
+            pixels,
+        })
+    }
+
+    /// Probabilities, cleaned mask and checks, with the default cleanup and check limits.
+    pub fn segment(&self, image: &GrayImage) -> Result<Segmentation, SegmentationError> {
+        let probabilities = self.probabilities(image)?;
+        let params = CleanupParams {
+            threshold: self.threshold(),
+            ..CleanupParams::default()
+        };
+        let mask = clean(&probabilities, &params);
+        let check = check(&mask, &CheckLimits::default());
+        Ok(Segmentation {
+            probabilities,
+            mask,
+            check,
+        })
+    }
+
+    /// The preprocessing step `PreprocessSpec::lung_crop` names: `image` cut to its lungs plus
+    /// the margin, or the full image with the reason when the lung checks fail.
+    pub fn crop(
+        &self,
+        image: &GrayImage,
+        spec: &LungCropSpec,
+    ) -> Result<CropOutcome, SegmentationError> {
+        let lungs = self.segment(image)?;
+        Ok(crop_to_lungs(image, &lungs.mask, &lungs.check, spec))
+    }
+}
