@@ -56,7 +56,7 @@ pub fn write(dir: &Path, records: &[EpochRecord]) -> Result<(), TrainError> {
         let auc = r.val_auc.map(|auc| format!("{auc:.6}")).unwrap_or_default();
         let _ = writeln!(
             csv,
-            "{},{},{:e},{:.6},{:.6},{:.6},{:.6},{},{:.2}",
+            "{},{},{:.2e},{:.6},{:.6},{:.6},{:.6},{},{:.2}",
             r.phase.as_str(),
             r.epoch,
             r.learning_rate,
@@ -100,7 +100,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[1],
-            "fine_tune,2,1e-5,0.250000,0.900000,0.300000,0.875000,,1.50"
+            "fine_tune,2,1.00e-5,0.250000,0.900000,0.300000,0.875000,,1.50"
         );
         let json = std::fs::read(dir.path().join("metrics.json")).expect("json");
         let back: Vec<EpochRecord> = serde_json::from_slice(&json).expect("parse");

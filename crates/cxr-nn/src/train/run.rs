@@ -254,7 +254,7 @@ fn epoch(
         seconds: started.elapsed().as_secs_f64(),
     };
     eprintln!(
-        "{} epoch {}/{}: loss {:.4}, acc {:.4}, val loss {:.4}, val acc {:.4}, val AUC {}, lr {:e}, {:.1} s",
+        "{} epoch {}/{}: loss {:.4}, acc {:.4}, val loss {:.4}, val acc {:.4}, val AUC {}, lr {:.2e}, {:.1} s",
         phase.as_str(),
         record.epoch,
         phase_epochs(recipe, phase),
