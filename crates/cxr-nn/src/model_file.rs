@@ -243,6 +243,7 @@ pub fn save<M: Module>(path: &Path, module: &M, card: &ModelCard) -> Result<(), 
             message: err.to_string(),
         })?;
     // The bytes must be on disk before the rename makes them the model.
+    crate::train::checkpoint::readable_by_all(temp.as_file()).map_err(io_error)?;
     std::fs::File::open(temp.path())
         .and_then(|file| file.sync_all())
         .map_err(io_error)?;

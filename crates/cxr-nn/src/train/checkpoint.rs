@@ -46,8 +46,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
         .tempfile_in(dir)
         .map_err(io_error)?;
     temp.write_all(bytes).map_err(io_error)?;
+    readable_by_all(temp.as_file()).map_err(io_error)?;
     temp.as_file().sync_all().map_err(io_error)?;
     temp.persist(path).map_err(|err| io_error(err.error))?;
+    Ok(())
+}
+
+/// Temporary files are created private (0600); results are ordinary files (0644).
+pub fn readable_by_all(file: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
     Ok(())
 }
 
