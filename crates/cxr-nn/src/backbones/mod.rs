@@ -217,6 +217,8 @@ impl BackboneKind {
 }
 
 /// Any backbone, as one module: what classifiers, training and Grad-CAM hold.
+// A model holds one backbone, so the variants' differing sizes cost nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
     InvertedResidual(InvertedResidualNet),
