@@ -35,6 +35,8 @@ enum Command {
     /// List, fetch and import pretrained backbone weights.
     #[command(subcommand)]
     Weights(commands::weights::WeightsCommand),
+    /// Find the lungs on X-rays (mask, outline, JSON), or train a lung model.
+    Segment(commands::segment::SegmentArgs),
     /// Train a TB classifier (the paper's two-phase recipe by default); resumable.
     Train(commands::train::TrainArgs),
     /// Evaluate a model on labelled images: metrics with CIs, WHO operating points, HTML report.
@@ -52,6 +54,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Data(cmd) => commands::data::run(cmd, cli.json),
         Command::Weights(cmd) => commands::weights::run(cmd, cli.json),
+        Command::Segment(args) => commands::segment::run(args, cli.json),
         Command::Train(args) => commands::train::run(args, cli.json),
         Command::Eval(args) => commands::eval::run(args, cli.json),
         Command::Calibrate(args) => commands::calibrate::run(args, cli.json),

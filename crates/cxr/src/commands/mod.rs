@@ -5,5 +5,6 @@ pub mod data;
 pub mod eval;
 pub mod explain;
 pub mod predict;
+pub mod segment;
 pub mod train;
 pub mod weights;
