@@ -41,7 +41,10 @@ pub fn class_activation_map(
             "expected one image, got {batch}"
         )));
     }
-    let leaf = features.to_device(&training_device()).require_grad();
+    let leaf = features
+        .to_device(&training_device())
+        .autodiff()
+        .require_grad();
     let logits = head(leaf.clone());
     let gradients = logits.clone().sum().backward();
     let gradient = leaf.grad(&gradients).ok_or_else(|| {

@@ -15,7 +15,7 @@ use cxr_nn::model_file::{self, OperatingPoint, Validation};
 use cxr_nn::predict::Screener;
 
 use super::data::SourceArgs;
-use super::eval::{SplitChoice, score_items};
+use super::eval::{SplitChoice, interval, score_items};
 
 /// Name of the point chosen by `--target-sensitivity`; the new card's default.
 const TARGET_POINT: &str = "target";
@@ -81,11 +81,25 @@ pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
         items.len()
     );
     let target_rule = format!("sensitivity >= {}", args.target_sensitivity);
-    card.operating_points = named
-        .iter()
+    anyhow::ensure!(
+        target.threshold.is_finite(),
+        "no finite threshold reaches {target_rule} on these images"
+    );
+    // Only "call nobody positive" gives an infinite threshold (e.g. Youden's J on tied scores):
+    // useless as a decision rule, so such a point is left off the card.
+    let (finite, infinite): (Vec<_>, Vec<_>) =
+        named.iter().partition(|point| point.threshold.is_finite());
+    for point in infinite {
+        eprintln!(
+            "note: no finite threshold meets {}; not stored",
+            point.description
+        );
+    }
+    card.operating_points = finite
+        .into_iter()
         .map(|point| card_point(point.name.as_str(), &point.description, point, &source))
         .chain([card_point(TARGET_POINT, &target_rule, &target, &source)])
-        .collect::<anyhow::Result<_>>()?;
+        .collect();
     card.default_operating_point = TARGET_POINT.to_string();
     card.validation.push(Validation {
         name: format!("calibration: {source}"),
@@ -101,17 +115,12 @@ pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&card.operating_points)?);
     } else {
         for point in &card.operating_points {
-            let rate = |e: Option<cxr_core::metrics::Estimate>| {
-                e.map_or("-".into(), |e| {
-                    format!("{:.3} [{:.3}, {:.3}]", e.value, e.lower, e.upper)
-                })
-            };
             println!(
                 "{:<12} threshold {:.4}: sensitivity {}, specificity {} ({})",
                 point.name,
                 point.threshold,
-                rate(point.sensitivity),
-                rate(point.specificity),
+                interval(point.sensitivity),
+                interval(point.specificity),
                 point.rule
             );
         }
@@ -124,22 +133,12 @@ pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// The card's form of a chosen point.
-fn card_point(
-    name: &str,
-    rule: &str,
-    point: &RatedOperatingPoint,
-    source: &str,
-) -> anyhow::Result<OperatingPoint> {
-    // Only "call nobody positive" can give an infinite threshold: useless as a decision rule.
-    anyhow::ensure!(
-        point.threshold.is_finite(),
-        "no finite threshold meets {rule} on these images"
-    );
-    Ok(OperatingPoint {
+fn card_point(name: &str, rule: &str, point: &RatedOperatingPoint, source: &str) -> OperatingPoint {
+    OperatingPoint {
         name: name.to_string(),
         threshold: point.threshold,
         rule: format!("{rule}, chosen on {source}"),
         sensitivity: point.metrics.sensitivity,
         specificity: point.metrics.specificity,
-    })
+    }
 }

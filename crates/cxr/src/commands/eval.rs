@@ -116,18 +116,13 @@ pub fn run(args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
                 evaluation.calibration.expected_calibration_error
             );
             for point in &evaluation.operating_points {
-                let rate = |estimate: Option<cxr_core::metrics::Estimate>| {
-                    estimate.map_or("-".into(), |e| {
-                        format!("{:.3} [{:.3}, {:.3}]", e.value, e.lower, e.upper)
-                    })
-                };
                 println!(
                     "  {:<12} threshold {:.4}: sensitivity {}, specificity {}, accuracy {}",
                     point.name.as_str(),
                     point.threshold,
-                    rate(point.metrics.sensitivity),
-                    rate(point.metrics.specificity),
-                    rate(point.metrics.accuracy)
+                    interval(point.metrics.sensitivity),
+                    interval(point.metrics.specificity),
+                    interval(point.metrics.accuracy)
                 );
             }
         }
@@ -180,6 +175,13 @@ pub fn score_items(screener: &Screener, items: &[Item]) -> anyhow::Result<Vec<f6
         .into_iter()
         .map(|result| Ok(result?.probability))
         .collect()
+}
+
+/// `0.912 [0.871, 0.941]`, or `-` where the rate is undefined.
+pub fn interval(estimate: Option<cxr_core::metrics::Estimate>) -> String {
+    estimate.map_or("-".into(), |e| {
+        format!("{:.3} [{:.3}, {:.3}]", e.value, e.lower, e.upper)
+    })
 }
 
 /// The progress bar of the per-image commands, on stderr.
