@@ -58,8 +58,11 @@ fn head_logits(head: &Linear, features: Tensor<4>) -> Tensor<2> {
     head.forward(features.mean_dims(&[2, 3]).flatten(1, 3))
 }
 
+/// Pixels of a picture and the centre of its blob, if it has one.
+type Picture = (Vec<f32>, Option<(f32, f32)>);
+
 /// A smooth random background; with `blob`, a bright disc at a random place (its centre).
-fn picture(rng: &mut ChaCha8Rng, blob: bool) -> (Vec<f32>, Option<(f32, f32)>) {
+fn picture(rng: &mut ChaCha8Rng, blob: bool) -> Picture {
     let (fx, fy, phase): (f32, f32, f32) = (rng.random(), rng.random(), rng.random());
     let mut pixels: Vec<f32> = (0..SIDE * SIDE)
         .map(|i| {
@@ -125,8 +128,7 @@ fn heat_map_peaks_fall_inside_the_blob() {
     let model = train(&mut rng);
     let device = inference_device();
 
-    let held_out: Vec<(Vec<f32>, Option<(f32, f32)>)> =
-        (0..60).map(|k| picture(&mut rng, k % 2 == 0)).collect();
+    let held_out: Vec<Picture> = (0..60).map(|k| picture(&mut rng, k % 2 == 0)).collect();
     let pictures: Vec<Vec<f32>> = held_out.iter().map(|(p, _)| p.clone()).collect();
     let logits = model
         .forward(batch(&pictures, &device))
