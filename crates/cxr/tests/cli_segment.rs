@@ -5,7 +5,10 @@
 use std::path::Path;
 use std::process::Output;
 
-const SHENZHEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/shenzhen");
+const SHENZHEN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/shenzhen/images"
+);
 const SHIPPED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../models/lungs-mobilenet-v2.safetensors"
