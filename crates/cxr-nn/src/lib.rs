@@ -2,6 +2,7 @@
 //! Backbones, classifier head, weight import, training, Grad-CAM and the model file.
 
 pub mod backbones;
+pub mod batch;
 pub mod classifier;
 pub mod device;
 pub mod explain;

@@ -251,6 +251,26 @@ pub fn save<M: Module>(path: &Path, module: &M, card: &ModelCard) -> Result<(), 
     Ok(())
 }
 
+/// Where a model shipped with cxr is: the file named by the environment variable `env`, else
+/// `models/<file_name>` beside the executable, in one of its parent folders (a build inside the
+/// repository), or in the current folder. `None` if none exists.
+pub fn shipped_model_path(file_name: &str, env: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(PathBuf::from(path));
+    }
+    let exe_dirs = std::env::current_exe().ok().into_iter().flat_map(|exe| {
+        exe.ancestors()
+            .skip(1)
+            .map(Path::to_path_buf)
+            .collect::<Vec<_>>()
+    });
+    let cwd = std::env::current_dir().ok();
+    exe_dirs
+        .chain(cwd)
+        .map(|dir| dir.join("models").join(file_name))
+        .find(|candidate| candidate.is_file())
+}
+
 /// The model card of the file at `path`, reading only the header.
 pub fn read_card(path: &Path) -> Result<ModelCard, ModelFileError> {
     let metadata = read_metadata(path)?;

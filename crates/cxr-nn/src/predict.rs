@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::tensor::Device;
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, Tensor, TensorData};
 use cxr_core::augment::AugmentConfig;
 use cxr_core::preprocess::{ChwTensor, PreprocessError, fit, to_tensor};
 use cxr_core::quality::{QualityConfig, QualityReport, check_quality};
@@ -16,6 +16,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::batch::batch_tensor;
 use crate::classifier::{self, Classifier};
 use crate::device::inference_device;
 use crate::model_file::{ModelCard, ModelFileError};
@@ -298,14 +299,6 @@ impl Screener {
             .cloned()
             .unwrap_or_else(|| fallback.to_string())
     }
-}
-
-/// Same-shape preprocessed images as one `[n, c, h, w]` tensor.
-pub fn batch_tensor(images: Vec<ChwTensor>, device: &Device) -> Tensor<4> {
-    let [c, h, w] = images.first().map(ChwTensor::shape).unwrap_or([0, 0, 0]);
-    let n = images.len();
-    let data: Vec<f32> = images.into_iter().flat_map(|image| image.data).collect();
-    Tensor::from_data(TensorData::new(data, [n, c, h, w]), device)
 }
 
 fn standard_deviation(values: &[f64], mean: f64) -> f64 {

@@ -14,6 +14,7 @@
 mod canvas;
 mod evaluation;
 mod html;
+mod learning_curves;
 mod operating_points;
 mod overlay;
 mod plots;
@@ -25,6 +26,7 @@ use serde::Serialize;
 pub use evaluation::{
     Calibration, Comparison, Evaluation, EvaluationConfig, ModelScores, compare, evaluate,
 };
+pub use learning_curves::{LEARNING_CURVE_SIZE, LearningCurve, learning_curve_png};
 pub use operating_points::{
     OperatingPointName, RatedOperatingPoint, UnknownOperatingPoint, choose_operating_points,
     rate_threshold,

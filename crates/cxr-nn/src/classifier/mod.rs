@@ -112,24 +112,10 @@ pub fn load(path: &Path, device: &Device) -> Result<(Classifier, ModelCard), Mod
     model_file::load_into(classifier, path, ModelKind::Classifier)
 }
 
-/// Where the shipped model is: `$CXR_MODEL` if set, else `models/cxr-tb-default.safetensors`
-/// beside the executable, in its parent folders (a build inside the repository), or in the
-/// current folder. `None` if none exists.
+/// Where the shipped TB model is: `$CXR_MODEL` if set, else
+/// `models/cxr-tb-default.safetensors` found by [`model_file::shipped_model_path`].
 pub fn default_model_path() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(MODEL_ENV) {
-        return Some(PathBuf::from(path));
-    }
-    let exe_dirs = std::env::current_exe().ok().into_iter().flat_map(|exe| {
-        exe.ancestors()
-            .skip(1)
-            .map(Path::to_path_buf)
-            .collect::<Vec<_>>()
-    });
-    let cwd = std::env::current_dir().ok();
-    exe_dirs
-        .chain(cwd)
-        .map(|dir| dir.join("models").join(DEFAULT_MODEL_FILE))
-        .find(|candidate| candidate.is_file())
+    model_file::shipped_model_path(DEFAULT_MODEL_FILE, MODEL_ENV)
 }
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ use serde::Serialize;
 
 pub use cam::{CamMethod, ClassActivationMap, class_activation_map};
 
+use crate::batch::batch_tensor;
 use crate::device::training_device;
-use crate::predict::{PredictError, Screener, batch_tensor};
+use crate::predict::{PredictError, Screener};
 
 /// Why an image could not be explained.
 #[derive(Debug, thiserror::Error)]

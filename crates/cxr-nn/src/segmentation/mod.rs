@@ -10,7 +10,9 @@ pub mod train;
 
 use std::path::PathBuf;
 
-pub use model::{card_backbone, card_threshold, load_model, lung_card, save_model};
+pub use model::{
+    card_backbone, card_threshold, default_model_path, load_model, lung_card, save_model,
+};
 pub use net::LungNet;
 pub use predict::{LungSegmenter, Segmentation};
 pub use train::{EpochRecord, Progress, Provenance, TrainConfig, TrainOutcome, train};

@@ -17,6 +17,18 @@ const NETWORK_PREFIX: &str = "lung-unet-";
 /// Pixels whose lung probability reaches this are lung.
 pub const PIXEL_THRESHOLD: f64 = 0.5;
 
+/// File name of the lung model shipped in `models/`.
+pub const DEFAULT_MODEL_FILE: &str = "lungs-mobilenet-v2.safetensors";
+
+/// Environment variable naming another default lung model.
+pub const MODEL_ENV: &str = "CXR_LUNG_MODEL";
+
+/// Where the shipped lung model is: `$CXR_LUNG_MODEL` if set, else
+/// `models/lungs-mobilenet-v2.safetensors` found by [`model_file::shipped_model_path`].
+pub fn default_model_path() -> Option<std::path::PathBuf> {
+    model_file::shipped_model_path(DEFAULT_MODEL_FILE, MODEL_ENV)
+}
+
 /// A card for a lung network with `kind`'s encoder fed by `spec`, without training record.
 pub fn lung_card(kind: BackboneKind, spec: PreprocessSpec) -> ModelCard {
     let architecture = Architecture {

@@ -96,7 +96,7 @@ impl TrainConfig {
         self.augment
             .validate()
             .map_err(|err| SegmentationError::Config(err.to_string()))?;
-        let problem = if self.input_size == 0 || self.input_size % 16 != 0 {
+        let problem = if self.input_size == 0 || !self.input_size.is_multiple_of(16) {
             format!(
                 "input size must be a positive multiple of 16, not {}",
                 self.input_size

@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use cxr_core::DecodeLimits;
 use cxr_core::augment::AugmentParams;
 use cxr_core::preprocess::{ChwTensor, PreprocessCache, PreprocessSpec, to_tensor};
 
 use super::TrainError;
+use crate::batch::batch_tensor;
 
 /// One image to load, with the augmentation to apply (none for validation).
 pub struct Request {
@@ -51,18 +52,10 @@ pub fn for_each_batch(
             }
         });
         for batch in receiver {
-            consume(stack(batch?, device))?;
+            consume(batch_tensor(batch?, device))?;
         }
         Ok(())
     })
-}
-
-/// Preprocessed images (all of one shape) as one `[n, c, h, w]` tensor.
-fn stack(images: Vec<ChwTensor>, device: &Device) -> Tensor<4> {
-    let [c, h, w] = images.first().map(ChwTensor::shape).unwrap_or([0, 0, 0]);
-    let n = images.len();
-    let data: Vec<f32> = images.into_iter().flat_map(|image| image.data).collect();
-    Tensor::from_data(TensorData::new(data, [n, c, h, w]), device)
 }
 
 #[cfg(test)]

@@ -29,9 +29,13 @@ pub struct ExplainArgs {
     out: PathBuf,
     #[arg(long, value_enum, default_value_t = Method::GradCam)]
     method: Method,
-    /// Lung model: restricts the heat map to the lungs and adds per-zone scores.
+    /// Lung model: restricts the heat map to the lungs and adds per-zone scores
+    /// [default: the shipped lung model, when present].
     #[arg(long)]
     lungs: Option<PathBuf>,
+    /// Do not use a lung model: the heat map covers the whole image.
+    #[arg(long, conflicts_with = "lungs")]
+    no_lungs: bool,
     /// Operating point for the decision in the caption [default: the card's default].
     #[arg(long)]
     operating_point: Option<String>,
@@ -47,8 +51,16 @@ pub fn run(args: ExplainArgs, json: bool) -> anyhow::Result<ExitCode> {
     let (model, images) = model_and_images(&args.inputs, args.model)?;
     let screener = Screener::load(model.as_deref())?;
     let (point, threshold) = screener.operating_point(args.operating_point.as_deref())?;
-    let segmenter = match &args.lungs {
-        Some(path) => Some(LungSegmenter::load(path)?),
+    let lung_model = match (&args.lungs, args.no_lungs) {
+        (Some(path), _) => Some(path.clone()),
+        (None, false) => cxr_nn::segmentation::default_model_path(),
+        (None, true) => None,
+    };
+    let segmenter = match &lung_model {
+        Some(path) => Some(
+            LungSegmenter::load(path)
+                .with_context(|| format!("cannot load the lung model {}", path.display()))?,
+        ),
         None => None,
     };
     let method = match args.method {

@@ -17,12 +17,6 @@ use cxr_nn::segmentation::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// The lung model shipped with cxr, used when `--model` is not given.
-const SHIPPED_MODEL: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../models/lungs-mobilenet-v2.safetensors"
-);
-
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct SegmentArgs {
@@ -114,7 +108,13 @@ fn segment_files(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
     }
     let out = args.out.context("name the output folder with --out DIR")?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let model = args.model.unwrap_or_else(|| PathBuf::from(SHIPPED_MODEL));
+    let model = match args.model {
+        Some(model) => model,
+        None => cxr_nn::segmentation::default_model_path().context(
+            "the shipped lung model models/lungs-mobilenet-v2.safetensors was not found beside \
+             the executable or in the current folder; name one with --model or set CXR_LUNG_MODEL",
+        )?,
+    };
     let segmenter = LungSegmenter::load(&model)
         .with_context(|| format!("cannot load the lung model {}", model.display()))?;
     let files = input_files(&args.inputs)?;

@@ -1,0 +1,13 @@
+//! Preprocessed images into the tensor the networks take: the one place a batch is assembled,
+//! shared by training, prediction and Grad-CAM.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use cxr_core::preprocess::ChwTensor;
+
+/// Preprocessed images (all of one shape) as one `[n, c, h, w]` tensor.
+pub fn batch_tensor(images: Vec<ChwTensor>, device: &Device) -> Tensor<4> {
+    let [c, h, w] = images.first().map(ChwTensor::shape).unwrap_or([0, 0, 0]);
+    let n = images.len();
+    let data: Vec<f32> = images.into_iter().flat_map(|image| image.data).collect();
+    Tensor::from_data(TensorData::new(data, [n, c, h, w]), device)
+}
