@@ -87,11 +87,15 @@ fn trains_checkpoints_resumes_and_predicts() {
     // Resuming keeps the run's own settings, so raise the epochs in its state to continue.
     let state_path = run.join("state.json");
     let state = std::fs::read_to_string(&state_path).unwrap();
-    std::fs::write(&state_path, state.replace("\"epochs\": 2", "\"epochs\": 8")).unwrap();
+    std::fs::write(
+        &state_path,
+        state.replace("\"epochs\": 2", "\"epochs\": 20"),
+    )
+    .unwrap();
     let resumed = run_training(true).unwrap();
-    assert_eq!(resumed.history.len(), 8);
+    assert_eq!(resumed.history.len(), 20);
     let epochs: Vec<usize> = resumed.history.iter().map(|r| r.epoch).collect();
-    assert_eq!(epochs, (1..=8).collect::<Vec<_>>());
+    assert_eq!(epochs, (1..=20).collect::<Vec<_>>());
     assert_eq!(resumed.history[1].validation, first.history[1].validation);
     let losses: Vec<f64> = resumed.history.iter().map(|r| r.train_loss).collect();
     assert!(losses[7] < losses[0] * 0.7, "loss did not fall: {losses:?}");
