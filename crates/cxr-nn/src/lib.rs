@@ -1,6 +1,7 @@
 //! cxr-nn: the neural-network side of cxr, on burn.
 //! Backbones, classifier head, weight import, training, Grad-CAM and the model file.
 
+pub mod atomic_write;
 pub mod backbones;
 pub mod batch;
 pub mod classifier;

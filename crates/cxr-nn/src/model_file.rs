@@ -224,15 +224,7 @@ pub fn save<M: Module>(path: &Path, module: &M, card: &ModelCard) -> Result<(), 
         path: path.to_path_buf(),
         message: err.to_string(),
     })?;
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".model-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io_error)?;
+    let temp = crate::atomic_write::temp_beside(path).map_err(io_error)?;
     let mut store = SafetensorsStore::from_file(temp.path())
         .metadata(CARD_KEY, card_json)
         .overwrite(true);
@@ -242,13 +234,7 @@ pub fn save<M: Module>(path: &Path, module: &M, card: &ModelCard) -> Result<(), 
             path: path.to_path_buf(),
             message: err.to_string(),
         })?;
-    // The bytes must be on disk before the rename makes them the model.
-    crate::train::checkpoint::readable_by_all(temp.as_file()).map_err(io_error)?;
-    std::fs::File::open(temp.path())
-        .and_then(|file| file.sync_all())
-        .map_err(io_error)?;
-    temp.persist(path).map_err(|err| io_error(err.error))?;
-    Ok(())
+    crate::atomic_write::commit(temp, path).map_err(io_error)
 }
 
 /// Where a model shipped with cxr is: the file named by the environment variable `env`, else

@@ -401,11 +401,8 @@ fn read_state(path: &Path) -> Result<RunState, SegmentationError> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SegmentationError> {
-    let io = |source| SegmentationError::Io {
+    crate::atomic_write::write(path, bytes).map_err(|source| SegmentationError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, bytes).map_err(io)?;
-    std::fs::rename(&partial, path).map_err(io)
+    })
 }

@@ -5,7 +5,6 @@
 //! length: the JSON [`RunState`], the network (burnpack, which keeps parameter identities so
 //! the optimiser's state finds its parameters again) and the optimiser record (burnpack).
 
-use std::io::Write;
 use std::path::Path;
 
 use burn::module::Module;
@@ -32,36 +31,12 @@ pub struct RunState {
     pub history: Vec<EpochRecord>,
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder, synced before the
-/// rename, so `path` always holds either the old or the new content.
+/// Replaces `path` with `bytes` whole or not at all ([`crate::atomic_write`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let io_error = |source| TrainError::Io {
+    crate::atomic_write::write(path, bytes).map_err(|source| TrainError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".write-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io_error)?;
-    temp.write_all(bytes).map_err(io_error)?;
-    readable_by_all(temp.as_file()).map_err(io_error)?;
-    temp.as_file().sync_all().map_err(io_error)?;
-    temp.persist(path).map_err(|err| io_error(err.error))?;
-    Ok(())
-}
-
-/// Temporary files are created private (0600); results are ordinary files (0644).
-pub fn readable_by_all(file: &std::fs::File) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = file;
-    Ok(())
+    })
 }
 
 /// Saves a checkpoint of `model` and `optimizer` at `state`.
