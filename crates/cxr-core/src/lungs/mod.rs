@@ -7,7 +7,7 @@ mod components;
 mod crop;
 mod morphology;
 mod overlap;
-mod render;
+pub(crate) mod render;
 mod zones;
 
 pub use checks::{CheckFailure, CheckLimits, LungCheck, check};
@@ -15,7 +15,7 @@ pub use cleanup::{CleanupParams, clean};
 pub use crop::{BoundingBox, CropOutcome, LungCropSpec, crop_to_lungs};
 pub use morphology::{close, dilate, erode};
 pub use overlap::Overlap;
-pub use render::{RenderError, mask_png, outline_png, scale_nearest};
+pub use render::{RenderError, mask_png, outline_layer_png, outline_png, scale_nearest};
 pub use zones::{Level, LungZones, Side, Zone};
 
 use crate::image::GrayImage;

@@ -26,7 +26,7 @@ pub fn mask_png(mask: &LungMask) -> Result<Vec<u8>, RenderError> {
         .iter()
         .map(|&p| if p { 255 } else { 0 })
         .collect();
-    encode(
+    encode_png(
         "mask",
         &bytes,
         mask.width,
@@ -42,26 +42,68 @@ pub fn outline_png(
     mask: &LungMask,
     passed: bool,
 ) -> Result<Vec<u8>, RenderError> {
-    let mask = scale_nearest(mask, image.width, image.height);
-    let thickness = (image.width.min(image.height) / 256).max(1);
-    let inner = erode(&mask, thickness);
-    let colour = if passed { PASSED } else { FAILED };
+    let outline = outline(mask, image.width, image.height);
+    let colour = outline_colour(passed);
     let mut rgb = Vec::with_capacity(image.pixels.len() * 3);
-    for (index, &gray) in image.pixels.iter().enumerate() {
-        if mask.pixels[index] && !inner.pixels[index] {
+    for (&gray, &on_line) in image.pixels.iter().zip(&outline) {
+        if on_line {
             rgb.extend_from_slice(&colour);
         } else {
             let level = (gray.clamp(0.0, 1.0) * 255.0).round() as u8;
             rgb.extend_from_slice(&[level; 3]);
         }
     }
-    encode(
+    encode_png(
         "outline",
         &rgb,
         image.width,
         image.height,
         image::ExtendedColorType::Rgb8,
     )
+}
+
+/// The outline alone, `width` x `height`, as an RGBA PNG that is transparent off the line:
+/// a layer a web page can show over the X-ray or hide.
+pub fn outline_layer_png(
+    mask: &LungMask,
+    width: usize,
+    height: usize,
+    passed: bool,
+) -> Result<Vec<u8>, RenderError> {
+    let [red, green, blue] = outline_colour(passed);
+    let rgba: Vec<u8> = outline(mask, width, height)
+        .into_iter()
+        .flat_map(|on_line| {
+            if on_line {
+                [red, green, blue, 255]
+            } else {
+                [0; 4]
+            }
+        })
+        .collect();
+    encode_png(
+        "outline layer",
+        &rgba,
+        width,
+        height,
+        image::ExtendedColorType::Rgba8,
+    )
+}
+
+fn outline_colour(passed: bool) -> [u8; 3] {
+    if passed { PASSED } else { FAILED }
+}
+
+/// Which pixels of a `width` x `height` picture lie on the mask's boundary line.
+fn outline(mask: &LungMask, width: usize, height: usize) -> Vec<bool> {
+    let mask = scale_nearest(mask, width, height);
+    let thickness = (width.min(height) / 256).max(1);
+    let inner = erode(&mask, thickness);
+    mask.pixels
+        .iter()
+        .zip(&inner.pixels)
+        .map(|(&lung, &inside)| lung && !inside)
+        .collect()
 }
 
 /// `mask` resampled to `width` x `height` by nearest neighbour.
@@ -85,7 +127,8 @@ pub fn scale_nearest(mask: &LungMask, width: usize, height: usize) -> LungMask {
     }
 }
 
-fn encode(
+/// Encodes raw 8-bit pixels as PNG; `what` names the picture in errors.
+pub(crate) fn encode_png(
     what: &'static str,
     bytes: &[u8],
     width: usize,
@@ -138,6 +181,17 @@ mod tests {
         let failed = outline_png(&image, &mask, false).unwrap();
         let decoded = image::load_from_memory(&failed).unwrap().to_rgb8();
         assert_eq!(decoded.get_pixel(3, 3).0, FAILED);
+    }
+
+    #[test]
+    fn the_outline_layer_is_transparent_off_the_line() {
+        let mask = mask_from(&[".....", ".###.", ".###.", ".###.", "....."]);
+        let png = outline_layer_png(&mask, 10, 10, true).unwrap();
+        let decoded = image::load_from_memory(&png).unwrap().to_rgba8();
+        assert_eq!((decoded.width(), decoded.height()), (10, 10));
+        assert_eq!(decoded.get_pixel(2, 2).0, [0, 220, 0, 255]);
+        assert_eq!(decoded.get_pixel(5, 5).0[3], 0, "inside the lung");
+        assert_eq!(decoded.get_pixel(0, 0).0[3], 0, "outside the lung");
     }
 
     #[test]

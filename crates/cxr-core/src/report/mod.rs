@@ -31,7 +31,7 @@ pub use operating_points::{
     OperatingPointName, RatedOperatingPoint, UnknownOperatingPoint, choose_operating_points,
     rate_threshold,
 };
-pub use overlay::overlay_png;
+pub use overlay::{fit_within, gray_png, heat_layer_png, overlay_png};
 
 use crate::metrics::MetricsError;
 

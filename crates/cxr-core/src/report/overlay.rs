@@ -6,6 +6,8 @@ use plotters::prelude::*;
 use super::ReportError;
 use super::canvas::{Canvas, FONT_FAMILY};
 use crate::image::GrayImage;
+use crate::lungs::RenderError;
+use crate::lungs::render::encode_png;
 use crate::preprocess::{InputSize, PreprocessSpec, ResizeMode, fit};
 
 /// Longest side of each X-ray panel; larger X-rays are shown scaled down.
@@ -23,12 +25,11 @@ pub fn overlay_png(
     heat: &GrayImage,
     caption: &str,
 ) -> Result<Vec<u8>, ReportError> {
-    let scale = (MAX_PANEL_SIDE as f64 / xray.width.max(xray.height) as f64).min(1.0);
+    let panel = fit_within(xray, MAX_PANEL_SIDE)?;
     let size = InputSize {
-        width: ((xray.width as f64 * scale).round() as usize).max(1),
-        height: ((xray.height as f64 * scale).round() as usize).max(1),
+        width: panel.width,
+        height: panel.height,
     };
-    let panel = resize(xray, size)?;
     let heat = resize(heat, size)?;
     let (panel_width, panel_height) = (size.width as u32, size.height as u32);
     let mut canvas = Canvas::white(
@@ -71,6 +72,68 @@ pub fn overlay_png(
     canvas.to_png()
 }
 
+/// `image` scaled down (never up) so that its longer side is at most `max_side`, keeping its
+/// aspect ratio: the X-ray a page shows, and the size its layers are drawn at.
+pub fn fit_within(image: &GrayImage, max_side: usize) -> Result<GrayImage, ReportError> {
+    let scale = (max_side as f64 / image.width.max(image.height).max(1) as f64).min(1.0);
+    if scale >= 1.0 {
+        return Ok(image.clone());
+    }
+    let size = InputSize {
+        width: ((image.width as f64 * scale).round() as usize).max(1),
+        height: ((image.height as f64 * scale).round() as usize).max(1),
+    };
+    resize(image, size)
+}
+
+/// `image` as an 8-bit gray PNG.
+pub fn gray_png(image: &GrayImage) -> Result<Vec<u8>, ReportError> {
+    let bytes: Vec<u8> = image.pixels.iter().map(|&gray| to_byte(gray)).collect();
+    encode_png(
+        "X-ray",
+        &bytes,
+        image.width,
+        image.height,
+        image::ExtendedColorType::L8,
+    )
+    .map_err(png_error)
+}
+
+/// `heat` (values in [0, 1], any size) stretched to `width` x `height` as an RGBA PNG in the
+/// jet colour map, as opaque as [`overlay_png`]'s blend where hot and transparent where cold:
+/// a layer a web page can show over the X-ray or hide.
+pub fn heat_layer_png(
+    heat: &GrayImage,
+    width: usize,
+    height: usize,
+) -> Result<Vec<u8>, ReportError> {
+    let heat = resize(heat, InputSize { width, height })?;
+    let rgba: Vec<u8> = heat
+        .pixels
+        .iter()
+        .flat_map(|&hot| {
+            let hot = hot.clamp(0.0, 1.0);
+            let [red, green, blue] = jet(hot).map(to_byte);
+            [red, green, blue, to_byte(MAX_ALPHA * hot)]
+        })
+        .collect();
+    encode_png(
+        "heat-map layer",
+        &rgba,
+        width,
+        height,
+        image::ExtendedColorType::Rgba8,
+    )
+    .map_err(png_error)
+}
+
+fn png_error(error: RenderError) -> ReportError {
+    ReportError::Plot {
+        what: "PNG encoding",
+        error: error.to_string(),
+    }
+}
+
 /// The one resize of `preprocess`, to an exact size.
 fn resize(image: &GrayImage, size: InputSize) -> Result<GrayImage, ReportError> {
     let spec = PreprocessSpec {
@@ -98,6 +161,29 @@ fn to_byte(value: f32) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_heat_layer_is_red_and_opaque_where_hot_and_clear_where_cold() {
+        let mut heat = GrayImage::filled(2, 1, 0.0);
+        heat.pixels[1] = 1.0;
+        let png = heat_layer_png(&heat, 20, 10).unwrap();
+        let layer = image::load_from_memory(&png).unwrap().to_rgba8();
+        assert_eq!((layer.width(), layer.height()), (20, 10));
+        assert_eq!(layer.get_pixel(0, 5).0[3], 0);
+        let hot = layer.get_pixel(19, 5).0;
+        assert_eq!(hot, [128, 0, 0, 153], "{hot:?}");
+    }
+
+    #[test]
+    fn large_x_rays_are_scaled_down_to_fit_and_small_ones_kept() {
+        let wide = GrayImage::filled(3000, 1500, 0.25);
+        let fitted = fit_within(&wide, 1000).unwrap();
+        assert_eq!((fitted.width, fitted.height), (1000, 500));
+        assert_eq!(fit_within(&fitted, 2000).unwrap(), fitted);
+        let png = gray_png(&fitted).unwrap();
+        let decoded = image::load_from_memory(&png).unwrap().to_luma8();
+        assert_eq!(decoded.get_pixel(10, 10).0, [64]);
+    }
 
     #[test]
     fn jet_runs_from_blue_to_red() {
