@@ -140,8 +140,13 @@ fn explain_one(
     (point, threshold): (&str, f64),
 ) -> anyhow::Result<(Explanation, PathBuf)> {
     let image = decode_file(path, &screener.limits)?;
+    // A mask that failed its checks (one lung missed, half the image) would hide real heat:
+    // then the heat map covers the whole image.
     let lungs = match segmenter {
-        Some(segmenter) => Some(segmenter.segment(&image.image)?.mask),
+        Some(segmenter) => {
+            let segmentation = segmenter.segment(&image.image)?;
+            segmentation.check.passed().then_some(segmentation.mask)
+        }
         None => None,
     };
     let explanation = explain(screener, path, &image, method, lungs.as_ref())?;
