@@ -197,7 +197,7 @@ impl Screener {
 
     /// [`Self::screen_decoded`], falling back to one image at a time when the batch fails, so
     /// that one bad image gets the error and not its batch mates.
-    fn screen_batch(
+    pub fn screen_batch(
         &self,
         images: &[(PathBuf, DecodedImage)],
         options: &ScreenOptions,

@@ -47,6 +47,8 @@ enum Command {
     Predict(commands::predict::PredictArgs),
     /// Grad-CAM heat maps of the TB score as PNG overlays, with per-lung-zone scores.
     Explain(commands::explain::ExplainArgs),
+    /// The screening service: HTTP API and a web page (http://127.0.0.1:8080/ by default).
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +62,7 @@ fn main() -> std::process::ExitCode {
         Command::Calibrate(args) => commands::calibrate::run(args, cli.json),
         Command::Predict(args) => commands::predict::run(args, cli.json),
         Command::Explain(args) => commands::explain::run(args, cli.json),
+        Command::Serve(args) => commands::serve::run(args, cli.json),
     };
     match result {
         Ok(code) => code,

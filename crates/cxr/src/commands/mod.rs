@@ -6,5 +6,6 @@ pub mod eval;
 pub mod explain;
 pub mod predict;
 pub mod segment;
+pub mod serve;
 pub mod train;
 pub mod weights;
