@@ -2,14 +2,16 @@
 //! parses and checks the chunks and inflates the data, and the rows are unfiltered here.
 //!
 //! Unfiltering is a serial chain along each row (every byte depends on the one to its left),
-//! so a run of [`BATCH`] Paeth rows is unfiltered as a wavefront, row `j` one pixel behind row
-//! `j - 1`: the rows' chains then overlap instead of running one after the other. Results are
-//! the PNG specification's, byte for byte (tests compare with the `png` crate's own reader).
+//! so 8- and 16-bit gray rows are unfiltered as a wavefront of several rows, row `j` one pixel
+//! behind row `j - 1`: the rows' chains then overlap instead of running one after the other.
+//! Results are the PNG specification's, byte for byte (tests compare with the `png` crate's
+//! own reader).
 
 use png::{BitDepth, ColorType, Decoded, StreamingDecoder, UnfilterRegion, chunk};
 
-/// Rows unfiltered together.
-const BATCH: usize = 4;
+/// Rows unfiltered together: the 16 bytes of an SSE2 register hold eight 16-bit lanes, one
+/// byte of eight 8-bit rows or two bytes of four 16-bit rows (unfiltered as two halves).
+const BATCH: usize = 8;
 /// Decompressed bytes asked for per decoder call, at most.
 const GROWTH: usize = 64 * 1024;
 /// Consumed rows are dropped from the front of the buffer once they take this much.
@@ -321,16 +323,27 @@ fn unfilter_row_with<const BPP: usize>(filter: u8, src: &[u8], prev: &[u8], dst:
 
 /// Unfilters a full batch of rows with `bpp` bytes per pixel, `src` holding each row with its
 /// filter type byte (all checked to be 0 to 4), into slots 1..=BATCH of `out`, whose slot 0
-/// holds the row above. 16-bit gray goes through the wavefront on x86-64; other layouts row
-/// by row (wider pixels already give each row's chain several independent bytes, and four
-/// rows of one-byte pixels, half a register, measured slower than row by row on 8-bit PNGs).
+/// holds the row above. 8- and 16-bit gray go through the wavefront on x86-64; other layouts
+/// row by row (wider pixels already give each row's chain several independent bytes).
 fn unfilter_batch(bpp: usize, src: &[u8], out: &mut [u8], line: usize) {
     #[cfg(target_arch = "x86_64")]
-    if bpp == 2 && line / 2 >= 2 * BATCH {
-        // SAFETY: the function's one target feature, SSE2, is part of the x86-64 baseline, so
-        // every x86-64 processor has it.
-        unsafe { wavefront_16bit_gray(src, out, line) };
-        return;
+    {
+        let pixels = line / bpp.max(1);
+        // SAFETY (both blocks): the function's one target feature, SSE2, is part of the x86-64
+        // baseline, so every x86-64 processor has it.
+        if bpp == 1 && pixels >= 2 * BATCH {
+            unsafe { wavefront::<1, BATCH>(src, out, line) };
+            return;
+        }
+        if bpp == 2 && pixels >= BATCH {
+            let half = BATCH / 2;
+            let (first, second) = src.split_at(half * (line + 1));
+            unsafe {
+                wavefront::<2, 4>(first, &mut out[..(half + 1) * line], line);
+                wavefront::<2, 4>(second, &mut out[half * line..], line);
+            }
+            return;
+        }
     }
     for (j, row) in src.chunks_exact(line + 1).enumerate() {
         let (above, below) = out.split_at_mut((j + 1) * line);
@@ -344,70 +357,84 @@ fn unfilter_batch(bpp: usize, src: &[u8], out: &mut [u8], line: usize) {
     }
 }
 
-/// The four rows of a batch of two-byte pixels unfiltered together, pixel `t - j` of row `j`
-/// at step `t`: its neighbours above were made by row `j - 1` one and two steps before, so
-/// they are still in the SSE2 registers that hold every row's last two pixels (lanes `2j` and
-/// `2j + 1` are row `j`'s two bytes, as 16-bit integers). The first and last three steps,
-/// where some rows have not started or have ended, go pixel by pixel.
+/// `ROWS` rows of `BPP`-byte pixels (`ROWS * BPP` = 8) unfiltered together from `src` into
+/// slots 1..=ROWS of `out` (slot 0: the row above), pixel `t - j` of row `j` at step `t`: its
+/// neighbours above were made by row `j - 1` one and two steps before, so they are still in
+/// the SSE2 registers that hold every row's last two pixels (lane `j * BPP + k` is byte `k` of
+/// row `j`'s pixel, as a 16-bit integer). The first and last `ROWS - 1` steps, where some rows
+/// have not started or have ended, go pixel by pixel.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
-fn wavefront_16bit_gray(src: &[u8], out: &mut [u8], line: usize) {
+fn wavefront<const BPP: usize, const ROWS: usize>(src: &[u8], out: &mut [u8], line: usize) {
     use std::arch::x86_64::*;
-    const BPP: usize = 2;
+    const { assert!((BPP == 1 || BPP == 2) && ROWS * BPP == 8) };
     let pixels = line / BPP;
     let row_len = line + 1;
-    let filters: [u8; BATCH] = std::array::from_fn(|j| src[j * row_len]);
-    let rows: [&[u8]; BATCH] = std::array::from_fn(|j| &src[j * row_len + 1..(j + 1) * row_len]);
+    let filters: [u8; ROWS] = std::array::from_fn(|j| src[j * row_len]);
+    let rows: [&[u8]; ROWS] = std::array::from_fn(|j| &src[j * row_len + 1..(j + 1) * row_len]);
 
-    // Steps 0 to 2: the rows start one after another.
-    for t in 0..BATCH - 1 {
+    // Steps 0 to ROWS - 2: the rows start one after another.
+    for t in 0..ROWS - 1 {
         for j in 0..=t {
             unfilter_pixel::<BPP>(filters[j], rows[j], out, line, j, t - j);
         }
     }
-    // Two bytes as the two 16-bit lanes of a 32-bit word.
-    let word = |bytes: &[u8]| -> i64 { i64::from(bytes[0]) | i64::from(bytes[1]) << 16 };
-    // Row `j`'s pixel `x` (or zero left of the row) after the steps so far.
-    let pixel = |out: &[u8], j: usize, x: Option<usize>| -> i64 {
-        x.map_or(0, |x| word(&out[(j + 1) * line + x * BPP..]))
+    let from_lanes = |l: [i16; 8]| _mm_set_epi16(l[7], l[6], l[5], l[4], l[3], l[2], l[1], l[0]);
+    // A pixel's bytes as the low 16-bit lanes of a register.
+    let word = |bytes: &[u8]| -> i64 {
+        (0..BPP).fold(0, |word, k| word | i64::from(bytes[k]) << (16 * k))
     };
-    // Each row's pixel 2 - j (`left`) and 1 - j (`before`): the state after step 2.
+    // Each row's pixel ROWS - 2 - j (`left`) and ROWS - 3 - j (`before`), zero left of the
+    // row: the state after step ROWS - 2.
     let state = |back: usize| {
-        let lanes: [i64; BATCH] =
-            std::array::from_fn(|j| pixel(out, j, (3 - back).checked_sub(j + 1)));
-        _mm_set_epi64x(lanes[3] << 32 | lanes[2], lanes[1] << 32 | lanes[0])
+        from_lanes(std::array::from_fn(|l| {
+            let (j, k) = (l / BPP, l % BPP);
+            match (ROWS - 1 - back).checked_sub(j + 1) {
+                Some(x) => i16::from(out[(j + 1) * line + x * BPP + k]),
+                _ => 0,
+            }
+        }))
     };
     let mut left = state(0);
     let mut before = state(1);
     // All ones in the lanes of the rows with each filter.
     let lanes_of = |filter: u8| {
-        let mask = |j: usize| -> i64 { if filters[j] == filter { 0xFFFF_FFFF } else { 0 } };
-        _mm_set_epi64x(mask(3) << 32 | mask(2), mask(1) << 32 | mask(0))
+        from_lanes(std::array::from_fn(|l| {
+            -i16::from(filters[l / BPP] == filter)
+        }))
     };
     let (sub, up, average, paeth) = (lanes_of(1), lanes_of(2), lanes_of(3), lanes_of(4));
     let low_bytes = _mm_set1_epi16(0xFF);
     let zero = _mm_setzero_si128();
+    // Moves every row's lanes to the next row's.
+    let down = |v: __m128i| {
+        if BPP == 1 {
+            _mm_slli_si128::<2>(v)
+        } else {
+            _mm_slli_si128::<4>(v)
+        }
+    };
 
     let (prev, produced) = out.split_at_mut(line);
-    let mut outs: [&mut [u8]; BATCH] = {
+    let mut outs: [&mut [u8]; ROWS] = {
         let mut chunks = produced.chunks_exact_mut(line);
         std::array::from_fn(|_| chunks.next().unwrap_or_default())
     };
-    for t in BATCH - 1..pixels {
+    for t in ROWS - 1..pixels {
         // Row j's filtered bytes of pixel t - j, each widened to 16 bits.
         let mut packed = 0u64;
         for (j, row) in rows.iter().enumerate() {
             let at = (t - j) * BPP;
-            packed |= u64::from(u16::from_le_bytes([row[at], row[at + 1]])) << (16 * j);
+            for k in 0..BPP {
+                packed |= u64::from(row[at + k]) << (8 * (j * BPP + k));
+            }
         }
         let raw = _mm_unpacklo_epi8(_mm_cvtsi64_si128(packed as i64), zero);
-        // Above row j is row j - 1, one lane pair down; above row 0 is the previous batch's row.
-        let above = _mm_or_si128(
-            _mm_slli_si128::<4>(left),
-            _mm_cvtsi64_si128(word(&prev[t * BPP..])),
-        );
+        // Above row j is row j - 1, one row's lanes down; above row 0 is the row before the
+        // batch.
+        let above = _mm_or_si128(down(left), _mm_cvtsi64_si128(word(&prev[t * BPP..])));
         let above_left = _mm_or_si128(
-            _mm_slli_si128::<4>(before),
+            down(before),
             _mm_cvtsi64_si128(word(&prev[(t - 1) * BPP..])),
         );
         let (a, b, c) = (left, above, above_left);
@@ -441,9 +468,9 @@ fn wavefront_16bit_gray(src: &[u8], out: &mut [u8], line: usize) {
         before = left;
         left = next;
     }
-    // Steps pixels to pixels + 2: the rows end one after another.
-    for t in pixels..pixels + BATCH - 1 {
-        for j in t + 1 - pixels..BATCH {
+    // Steps pixels to pixels + ROWS - 2: the rows end one after another.
+    for t in pixels..pixels + ROWS - 1 {
+        for j in t + 1 - pixels..ROWS {
             unfilter_pixel::<BPP>(filters[j], rows[j], out, line, j, t - j);
         }
     }
@@ -599,7 +626,7 @@ mod tests {
         ];
         for (color, depth, bpp) in layouts {
             for width in [1usize, 3, 7, 8, 9, 40, 301] {
-                for height in [1usize, 3, 4, 5, 9, 18] {
+                for height in [1usize, 3, 4, 5, 8, 9, 17, 24] {
                     for filter in [None, Some(PAETH), Some(3)] {
                         let filtered = random_rows(&mut rng, width * bpp, height, filter);
                         let idat = [5, 999, 1 << 20][rng.random_range(0..3)];
