@@ -2,10 +2,10 @@
 //! parses and checks the chunks and inflates the data, and the rows are unfiltered here.
 //!
 //! Unfiltering is a serial chain along each row (every byte depends on the one to its left),
-//! so 8- and 16-bit gray rows are unfiltered as a wavefront of several rows, row `j` one pixel
-//! behind row `j - 1`: the rows' chains then overlap instead of running one after the other.
-//! Results are the PNG specification's, byte for byte (tests compare with the `png` crate's
-//! own reader).
+//! so rows of one- and two-byte pixels (8- and 16-bit gray, 8-bit gray and alpha) are
+//! unfiltered as a wavefront of several rows, row `j` one pixel behind row `j - 1`: the rows'
+//! chains then overlap instead of running one after the other. Results are the PNG
+//! specification's, byte for byte (tests compare with the `png` crate's own reader).
 
 use png::{BitDepth, ColorType, Decoded, StreamingDecoder, UnfilterRegion, chunk};
 
@@ -323,8 +323,8 @@ fn unfilter_row_with<const BPP: usize>(filter: u8, src: &[u8], prev: &[u8], dst:
 
 /// Unfilters a full batch of rows with `bpp` bytes per pixel, `src` holding each row with its
 /// filter type byte (all checked to be 0 to 4), into slots 1..=BATCH of `out`, whose slot 0
-/// holds the row above. 8- and 16-bit gray go through the wavefront on x86-64; other layouts
-/// row by row (wider pixels already give each row's chain several independent bytes).
+/// holds the row above. One- and two-byte pixels go through the wavefront on x86-64; wider
+/// ones row by row (they already give each row's chain several independent bytes).
 fn unfilter_batch(bpp: usize, src: &[u8], out: &mut [u8], line: usize) {
     #[cfg(target_arch = "x86_64")]
     {
