@@ -51,6 +51,8 @@ def max_difference(rust, image):
 
 def main():
     rust, rounds, sets = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    # On a shared machine the figures depend on what else runs: say how busy it was.
+    load_before = os.getloadavg()[0]
     results = []
     for entry in sets:
         name, list_file = entry.split(":", 1)
@@ -65,8 +67,12 @@ def main():
             "max_abs_difference": max_difference(rust, images[0]),
         })
 
+    load_after = os.getloadavg()[0]
+    for r in results:
+        r["load_average_before_after"] = [load_before, load_after]
     columns = list(results[0]["images_per_s"])
-    print(f"images/s, best of {rounds} alternating rounds; cpus: {os.cpu_count()}")
+    print(f"images/s, best of {rounds} alternating rounds; cpus: {os.cpu_count()}; "
+          f"1-minute load average {load_before:.1f} before, {load_after:.1f} after")
     print("| set | images | " + " | ".join(columns) + " | cxr 2t / Pillow 1p | cxr 2t / Pillow 2p | max abs diff |")
     print("|---" * (len(columns) + 5) + "|")
     for r in results:

@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the preprocessing path and its parts: resize, CLAHE, augmentation,
-//! normalisation, and decode + preprocess of a real 512 px PNG and a 3000 px 16-bit PNG.
+//! normalisation, and decode + preprocess (and `preprocess_file`, which streams PNG rows) of a
+//! real 512 px PNG and a 3000 px 16-bit PNG.
 
 use std::hint::black_box;
 use std::io::Cursor;
@@ -7,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use cxr_core::augment::AugmentConfig;
-use cxr_core::preprocess::{ClaheParams, PreprocessSpec, fit, preprocess, to_tensor};
+use cxr_core::preprocess::{
+    ClaheParams, PreprocessSpec, fit, preprocess, preprocess_file, to_tensor,
+};
 use cxr_core::{DecodeLimits, GrayImage, decode_bytes};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -108,6 +111,7 @@ fn whole_path(c: &mut Criterion) {
         ));
     }
     inputs.push(("synthetic 3000 16-bit PNG", png_16bit(&synthetic(3000))));
+    let scratch = tempfile::tempdir().expect("a scratch directory");
     let mut group = c.benchmark_group("file");
     group.sample_size(20);
     for (name, bytes) in &inputs {
@@ -115,6 +119,14 @@ fn whole_path(c: &mut Criterion) {
         group.bench_function(format!("{name}: decode"), |b| b.iter(decode));
         group.bench_function(format!("{name}: decode + preprocess"), |b| {
             b.iter(|| preprocess(&decode().image, &spec, None).expect("preprocess"))
+        });
+        // The file path, where PNG rows stream into the resize (includes reading the file).
+        let path = scratch
+            .path()
+            .join(format!("{}.png", name.replace(' ', "_")));
+        std::fs::write(&path, bytes).expect("writing the benchmark image");
+        group.bench_function(format!("{name}: preprocess_file"), |b| {
+            b.iter(|| preprocess_file(black_box(&path), &spec, &limits).expect("preprocess_file"))
         });
     }
     group.finish();

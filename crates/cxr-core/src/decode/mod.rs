@@ -3,6 +3,7 @@
 
 mod dicom;
 pub mod dicom_writer;
+mod png_stream;
 mod raster;
 mod sniff;
 mod voi;
@@ -11,6 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use crate::image::{DecodedImage, SourceFormat};
+pub(crate) use raster::PngRows;
 use sniff::Container;
 
 /// Guards against decompression bombs and degenerate inputs.
@@ -153,6 +155,21 @@ pub fn decode_bytes(
         path: name.to_path_buf(),
         kind,
     })
+}
+
+/// The row stream of bytes that [`decode_bytes`] would decode as a PNG, for callers that
+/// consume rows as they come; `None` where it does not apply or fails, and the caller then
+/// uses [`decode_bytes`], which also names any error. Like [`decode_bytes`], callers must
+/// contain panics from the decoder.
+pub(crate) fn png_rows<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Option<PngRows<'a>> {
+    let is_png = !bytes.is_empty()
+        && bytes.len() as u64 <= limits.max_file_bytes
+        && sniff::sniff(bytes) == Some(Container::Png);
+    if is_png {
+        PngRows::open(bytes, limits)
+    } else {
+        None
+    }
 }
 
 pub(crate) fn read_limited(path: &Path, limits: &DecodeLimits) -> Result<Vec<u8>, DecodeErrorKind> {

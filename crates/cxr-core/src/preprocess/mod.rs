@@ -15,6 +15,7 @@ mod resize;
 mod spec;
 mod tensor;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 pub use cache::{CacheStats, PreprocessCache};
@@ -24,7 +25,7 @@ pub use spec::{
 pub use tensor::ChwTensor;
 
 use crate::augment::AugmentParams;
-use crate::decode::{DecodeError, DecodeLimits, decode_file};
+use crate::decode::{DecodeError, DecodeLimits, decode_bytes, png_rows, read_file};
 use crate::image::GrayImage;
 
 /// Why an image could not be preprocessed.
@@ -63,21 +64,36 @@ pub fn fit(image: &GrayImage, spec: &PreprocessSpec) -> Result<GrayImage, Prepro
             height: image.height,
         });
     }
+    let (content_width, content_height) = content_size(image.width, image.height, spec);
+    let content = resize::resize(image, content_width, content_height);
+    Ok(finish_fit(content, spec))
+}
+
+/// The size of the image area inside the spec's input, for a `width` x `height` image.
+fn content_size(width: usize, height: usize, spec: &PreprocessSpec) -> (usize, usize) {
+    let InputSize {
+        width: input_width,
+        height: input_height,
+    } = spec.input_size;
+    match spec.resize {
+        ResizeMode::Stretch => (input_width, input_height),
+        ResizeMode::Letterbox => letterbox_content(width, height, input_width, input_height),
+    }
+}
+
+/// The rest of [`fit`] after the resize to [`content_size`]: CLAHE, then the letterbox.
+fn finish_fit(mut content: GrayImage, spec: &PreprocessSpec) -> GrayImage {
     let InputSize { width, height } = spec.input_size;
-    let (content_width, content_height) = match spec.resize {
-        ResizeMode::Stretch => (width, height),
-        ResizeMode::Letterbox => letterbox_content(image.width, image.height, width, height),
-    };
-    let mut content = resize::resize(image, content_width, content_height);
+    let (content_width, content_height) = (content.width, content.height);
     if let Some(params) = &spec.clahe {
         // Equalise before padding, so the black bars do not count as image in the histograms.
         content = clahe::clahe(&content, params);
     }
-    Ok(if (content_width, content_height) == (width, height) {
+    if (content_width, content_height) == (width, height) {
         content
     } else {
         pad_centred(&content, width, height)
-    })
+    }
 }
 
 /// Finishes a fitted image: optional augmentation, then normalisation into `spec.channels`.
@@ -112,13 +128,46 @@ pub fn preprocess(
 }
 
 /// The whole inference path for a file: decode, then [`preprocess`] without augmentation.
+///
+/// PNG rows go into the resize as they are decoded, so a large image is never held whole
+/// (same result as decoding first: [`resize::StreamedResize`] adds in the same order).
 pub fn preprocess_file(
     path: &Path,
     spec: &PreprocessSpec,
     limits: &DecodeLimits,
 ) -> Result<ChwTensor, PreprocessError> {
-    let decoded = decode_file(path, limits)?;
+    let bytes = read_file(path, limits)?;
+    if spec.validate().is_ok()
+        && let Some(fitted) = fit_png_stream(&bytes, spec, limits)
+    {
+        return to_tensor(&fitted, spec, None);
+    }
+    let decoded = decode_bytes(&bytes, path, limits)?;
     preprocess(&decoded.image, spec, None)
+}
+
+/// [`fit`] of a PNG decoded row by row; `None` where the stream does not apply or fails (the
+/// caller then decodes the whole image, which names any error). A panic in the decoder is
+/// contained here and left for that decode to report.
+fn fit_png_stream(bytes: &[u8], spec: &PreprocessSpec, limits: &DecodeLimits) -> Option<GrayImage> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut rows = png_rows(bytes, limits)?;
+        let (width, height) = (rows.width(), rows.height());
+        if width == 0 || height == 0 {
+            return None;
+        }
+        let (content_width, content_height) = content_size(width, height, spec);
+        let mut resize = resize::StreamedResize::new(width, height, content_width, content_height);
+        let mut row = vec![0.0f32; width];
+        for _ in 0..height {
+            rows.next_row(&mut row)?;
+            resize.push_row(&row);
+        }
+        rows.finish()?;
+        Some(finish_fit(resize.finish()?, spec))
+    }))
+    .ok()
+    .flatten()
 }
 
 /// Size of the image area inside a `width` x `height` letterbox for a `from_width` x
@@ -247,6 +296,62 @@ mod tests {
         assert_eq!(
             preprocess(&image, &spec, Some(&AugmentParams::identity())).unwrap(),
             plain
+        );
+    }
+
+    #[test]
+    fn a_streamed_png_fits_to_the_same_bits_as_a_decoded_one() {
+        // A textured 16-bit PNG; the reference decodes it whole with the `image` crate.
+        let (width, height) = (640u32, 480u32);
+        let values =
+            image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(width, height, |x, y| {
+                image::Luma([((x * 97 + y * 41) % 60_000 + (x * y * 7919) % 5000) as u16])
+            });
+        let mut bytes = Vec::new();
+        values
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        let pixels = values
+            .pixels()
+            .map(|p| f32::from(p.0[0]) / 65535.0)
+            .collect();
+        let decoded = GrayImage::new(width as usize, height as usize, pixels).unwrap();
+        let specs = [
+            PreprocessSpec::default(),
+            spec(299, 299, ResizeMode::Letterbox),
+            PreprocessSpec {
+                clahe: Some(ClaheParams::default()),
+                ..spec(224, 224, ResizeMode::Letterbox)
+            },
+            spec(700, 900, ResizeMode::Stretch),
+            spec(640, 480, ResizeMode::Stretch),
+        ];
+        let bits =
+            |image: &GrayImage| -> Vec<u32> { image.pixels.iter().map(|p| p.to_bits()).collect() };
+        for spec in specs {
+            let streamed = fit_png_stream(&bytes, &spec, &DecodeLimits::default()).unwrap();
+            let whole = fit(&decoded, &spec).unwrap();
+            assert_eq!(
+                (streamed.width, streamed.height),
+                (whole.width, whole.height)
+            );
+            assert!(bits(&streamed) == bits(&whole), "{:?}", spec.input_size);
+        }
+        // Not a PNG, or a broken one: no stream, and preprocess_file decodes (and reports) whole.
+        assert!(
+            fit_png_stream(
+                b"not an image",
+                &PreprocessSpec::default(),
+                &DecodeLimits::default()
+            )
+            .is_none()
+        );
+        let cut = &bytes[..bytes.len() / 2];
+        assert!(
+            fit_png_stream(cut, &PreprocessSpec::default(), &DecodeLimits::default()).is_none()
         );
     }
 }

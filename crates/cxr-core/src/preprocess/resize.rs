@@ -17,15 +17,94 @@ pub(crate) fn resize(image: &GrayImage, width: usize, height: usize) -> GrayImag
     } else {
         resize_columns(&image.pixels, image.width, image.height, height)
     };
-    let pixels = if width == image.width {
-        rows_done
+    resize_width(rows_done, image.width, width, height)
+}
+
+/// The horizontal pass of [`resize`]: `rows` rows of `in_width` samples, already at the
+/// output height, brought to `width`.
+fn resize_width(rows: Vec<f32>, in_width: usize, width: usize, height: usize) -> GrayImage {
+    let pixels = if width == in_width {
+        rows
     } else {
-        resize_rows(&rows_done, image.width, width, height)
+        resize_rows(&rows, in_width, width, height)
     };
     GrayImage {
         width,
         height,
         pixels,
+    }
+}
+
+/// [`resize`] fed one input row at a time, top to bottom, so that a decoder can hand rows over
+/// without the whole image being held. Each output row adds its input rows in the order
+/// [`resize_columns`] adds them, skipping the same zero weights, so the result is bit-identical
+/// to [`resize`] on the whole image (the vertical pass runs on the caller's thread).
+pub(crate) struct StreamedResize {
+    /// `None` when the height does not change.
+    taps: Option<Taps>,
+    in_width: usize,
+    in_height: usize,
+    width: usize,
+    height: usize,
+    /// `in_width` x `height`: the vertical pass, filled as rows arrive.
+    rows_done: Vec<f32>,
+    rows_pushed: usize,
+    /// The first output row whose window has not been passed yet.
+    first_open: usize,
+}
+
+impl StreamedResize {
+    /// A resize of an `in_width` x `in_height` image to `width` x `height` (all non-zero).
+    pub(crate) fn new(in_width: usize, in_height: usize, width: usize, height: usize) -> Self {
+        Self {
+            taps: (height != in_height).then(|| Taps::new(in_height, height)),
+            in_width,
+            in_height,
+            width,
+            height,
+            rows_done: vec![0.0; in_width * height],
+            rows_pushed: 0,
+            first_open: 0,
+        }
+    }
+
+    /// Adds the next input row (`in_width` samples). Rows past `in_height` are ignored.
+    pub(crate) fn push_row(&mut self, row: &[f32]) {
+        let y = self.rows_pushed;
+        if y >= self.in_height || row.len() != self.in_width {
+            return;
+        }
+        self.rows_pushed += 1;
+        let width = self.in_width;
+        let Some(taps) = &self.taps else {
+            self.rows_done[y * width..(y + 1) * width].copy_from_slice(row);
+            return;
+        };
+        // Windows start at non-decreasing inputs, so the output rows that read input `y` are
+        // a run starting at the first one whose window has not ended before `y`.
+        while self.first_open < self.height && taps.start[self.first_open] + taps.taps <= y {
+            self.first_open += 1;
+        }
+        for out in self.first_open..self.height {
+            let (first, weights) = taps.of(out);
+            if first > y {
+                break;
+            }
+            let w = weights[y - first];
+            if w == 0.0 {
+                continue;
+            }
+            let out_row = &mut self.rows_done[out * width..(out + 1) * width];
+            for (o, &i) in out_row.iter_mut().zip(row) {
+                *o += w * i;
+            }
+        }
+    }
+
+    /// The resized image; `None` unless exactly `in_height` rows were pushed.
+    pub(crate) fn finish(self) -> Option<GrayImage> {
+        (self.rows_pushed == self.in_height)
+            .then(|| resize_width(self.rows_done, self.in_width, self.width, self.height))
     }
 }
 
@@ -259,5 +338,43 @@ mod tests {
                 "({x},{y})"
             );
         }
+    }
+
+    #[test]
+    fn streamed_rows_give_the_same_bits_as_the_whole_image() {
+        // Down, up, same height, one output row; the 3000 px case runs the parallel pass.
+        for (width, height, to_width, to_height) in [
+            (300, 200, 299, 299),
+            (3000, 1400, 299, 299),
+            (50, 40, 120, 90),
+            (64, 64, 64, 30),
+            (64, 30, 20, 30),
+            (7, 300, 3, 1),
+        ] {
+            let pixels = (0..width * height)
+                .map(|i| ((i * 7919) % 1013) as f32 / 1012.0)
+                .collect();
+            let image = GrayImage::new(width, height, pixels).unwrap();
+            let mut streamed = StreamedResize::new(width, height, to_width, to_height);
+            for row in image.pixels.chunks_exact(width) {
+                streamed.push_row(row);
+            }
+            let streamed = streamed.finish().unwrap();
+            let whole = resize(&image, to_width, to_height);
+            assert_eq!(
+                (streamed.width, streamed.height),
+                (whole.width, whole.height)
+            );
+            let bits = |image: &GrayImage| -> Vec<u32> {
+                image.pixels.iter().map(|p| p.to_bits()).collect()
+            };
+            assert!(
+                bits(&streamed) == bits(&whole),
+                "{width}x{height} -> {to_width}x{to_height}"
+            );
+        }
+        let mut short = StreamedResize::new(10, 10, 5, 5);
+        short.push_row(&[0.5; 10]);
+        assert!(short.finish().is_none());
     }
 }
