@@ -14,9 +14,10 @@ port=${CXR_BENCH_PORT:-18080}
 out=bench/results
 mkdir -p "$out"
 
-cargo build --quiet --release -p cxr -p cxr-server --example load
-cxr=target/release/cxr
-load=target/release/examples/load
+cargo build --quiet --release -p cxr
+cargo build --quiet --release -p cxr-server --example load
+cxr=${CARGO_TARGET_DIR:-target}/release/cxr
+load=${CARGO_TARGET_DIR:-target}/release/examples/load
 cat "$data"/*.png > /dev/null
 
 started=$(date +%s.%N)

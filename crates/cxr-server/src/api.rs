@@ -153,13 +153,14 @@ struct ScreenQuery {
     name: Option<String>,
 }
 
+type ScreenQueryResult = Result<Query<ScreenQuery>, axum::extract::rejection::QueryRejection>;
+
 async fn screen(
     State(state): State<Arc<AppState>>,
-    query: Result<Query<ScreenQuery>, axum::extract::rejection::QueryRejection>,
+    query: ScreenQueryResult,
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|error| ApiError::bad_request(error.body_text()))?;
-    let uploads = read_uploads(&state, &query, request).await?;
+    let (query, uploads) = screen_request(&state, query, request).await?;
     if uploads.len() != 1 {
         return Err(ApiError::bad_request(format!(
             "send one image (got {}); use /v1/screen/batch for several",
@@ -172,11 +173,10 @@ async fn screen(
 
 async fn screen_batch(
     State(state): State<Arc<AppState>>,
-    query: Result<Query<ScreenQuery>, axum::extract::rejection::QueryRejection>,
+    query: ScreenQueryResult,
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|error| ApiError::bad_request(error.body_text()))?;
-    let uploads = read_uploads(&state, &query, request).await?;
+    let (query, uploads) = screen_request(&state, query, request).await?;
     if uploads.is_empty() {
         return Err(ApiError::bad_request("the request holds no image"));
     }
@@ -200,6 +200,17 @@ async fn screen_batch(
         "failed": items.len() - screened,
         "results": items,
     })))
+}
+
+/// The query (a malformed one is a 400 in our JSON) and the images of a screening request.
+async fn screen_request(
+    state: &AppState,
+    query: ScreenQueryResult,
+    request: Request,
+) -> Result<(ScreenQuery, Vec<Upload>), ApiError> {
+    let Query(query) = query.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    let uploads = read_uploads(state, &query, request).await?;
+    Ok((query, uploads))
 }
 
 /// The images of a request: the file parts of a multipart form, or the raw body.

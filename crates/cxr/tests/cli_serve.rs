@@ -92,12 +92,21 @@ fn the_page_shows_decision_heat_map_and_lungs_in_a_real_browser() {
     }
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !Path::new(&chromium).exists() {
-        run(
+        let install = || {
             Command::new("apt-get")
                 .args(["install", "-y", "--no-install-recommends", "chromium"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-            "apt-get install chromium (set CHROMIUM to a Chromium binary, or CXR_SKIP_BROWSER_TEST=1)",
-        );
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        // A fresh machine may have no package lists yet.
+        if !install() {
+            run(Command::new("apt-get").arg("update"), "apt-get update");
+            assert!(
+                install(),
+                "apt-get install chromium failed (set CHROMIUM to a Chromium binary, or CXR_SKIP_BROWSER_TEST=1)"
+            );
+        }
     }
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     if !scripts.join("node_modules/playwright-core").exists() {
