@@ -113,7 +113,10 @@ mod tests {
         };
         let costs = measure(BackboneKind::AlexNet, &head, 64, timing);
         // AlexNet's trunk (2,469,696) plus a 256 -> 16 (BatchNorm) -> 1 head.
-        assert_eq!(costs.parameters, 2_469_696 + 256 * 16 + 16 + 4 * 16 + 16 + 1);
+        assert_eq!(
+            costs.parameters,
+            2_469_696 + 256 * 16 + 16 + 4 * 16 + 16 + 1
+        );
         assert!(costs.images_per_second > 0.0 && costs.images_per_second.is_finite());
         if let (Some(peak), Some(base)) = (costs.peak_rss_mib, costs.baseline_rss_mib) {
             assert!(peak >= base && base > 1.0, "peak {peak} baseline {base}");

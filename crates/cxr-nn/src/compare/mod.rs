@@ -89,7 +89,8 @@ pub struct BackboneResult {
     /// to its held-out images; counts pooled over folds, Wilson 95 % intervals.
     pub who: WhoPoint,
     pub costs: Costs,
-    /// Sum of the epoch times of the cross-validation folds (feature caching excluded).
+    /// Sum of the epoch times of the cross-validation folds, which include computing the
+    /// cached trunk outputs (in each cache's first epoch), not the final model's run.
     pub training_seconds: f64,
     /// DeLong's paired test of this backbone's pooled out-of-fold scores against the best
     /// backbone's (`auc_a` is this one); `None` for the best itself.

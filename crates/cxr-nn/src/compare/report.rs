@@ -129,8 +129,9 @@ fn markdown(report: &CompareReport) -> String {
          start from random weights and phase 2 trains every stage. images/s: {} forward passes \
          of {} images at the input size, BatchNorm folded, on this machine. Peak RSS: the whole \
          process while timing; in brackets what timing added. Training seconds: the folds' \
-         epoch times summed (feature caching excluded).\n\nCurves: `curves_accuracy.png`, \
-         `curves_loss.png` (validation, mean over folds per epoch).",
+         epoch times summed (computing the cached trunk outputs included; the final model \
+         not).\n\nCurves: `curves_accuracy.png`, `curves_loss.png` (validation, mean over \
+         folds per epoch).",
         report.best, request.timing.batches, request.timing.batch
     );
     md
