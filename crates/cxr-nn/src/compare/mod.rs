@@ -213,6 +213,29 @@ fn backbone_run(
 ) -> Result<Trained, CompareError> {
     let dir = request.out.join(kind.name());
     let recipe = recipe_for(&request.recipe, kind);
+    // Measured before training, so that memory the training leaves resident does not hide
+    // what inference needs (the first backbone measured in a process sees a clean heap).
+    std::fs::create_dir_all(&dir).map_err(|source| CompareError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let costs_path = dir.join(COSTS_FILE);
+    let costs = if costs_path.is_file() {
+        read_json(&costs_path)?
+    } else {
+        let head = HeadConfig {
+            hidden: recipe.head.hidden,
+            dropout: recipe.head.dropout,
+            ..HeadConfig::paper(kind.spec().feature_channels)
+        };
+        let side = recipe
+            .preprocess
+            .input_size
+            .unwrap_or(kind.spec().input_size);
+        let costs = measure::measure(kind, &head, side, request.timing);
+        write_json(&costs_path, &costs)?;
+        costs
+    };
     let cv_path = dir.join(CROSS_VALIDATION_FILE);
     let finished = cv_path.is_file() && dir.join(MODEL_FILE).is_file();
     let cross_validation: Option<CrossValidation> = if finished {
@@ -241,23 +264,6 @@ fn backbone_run(
     let histories = (1..=request.folds)
         .map(|k| read_json(&dir.join(format!("fold-{k}")).join("metrics.json")))
         .collect::<Result<Vec<Vec<EpochRecord>>, _>>()?;
-    let costs_path = dir.join(COSTS_FILE);
-    let costs = if costs_path.is_file() {
-        read_json(&costs_path)?
-    } else {
-        let head = HeadConfig {
-            hidden: recipe.head.hidden,
-            dropout: recipe.head.dropout,
-            ..HeadConfig::paper(kind.spec().feature_channels)
-        };
-        let side = recipe
-            .preprocess
-            .input_size
-            .unwrap_or(kind.spec().input_size);
-        let costs = measure::measure(kind, &head, side, request.timing);
-        write_json(&costs_path, &costs)?;
-        costs
-    };
     Ok(Trained {
         kind,
         pretrained: has_pretrained_weights(kind),

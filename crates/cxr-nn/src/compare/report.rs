@@ -128,7 +128,9 @@ fn markdown(report: &CompareReport) -> String {
          against {}'s. Backbones marked \"from scratch\" have no pretrained weights here: they \
          start from random weights and phase 2 trains every stage. images/s: {} forward passes \
          of {} images at the input size, BatchNorm folded, on this machine. Peak RSS: the whole \
-         process while timing; in brackets what timing added. Training seconds: the folds' \
+         process while timing (before the backbone trains); in brackets what timing added, \
+         which memory left resident by earlier backbones in the same process can understate \
+         (rerun one backbone per process for clean figures). Training seconds: the folds' \
          epoch times summed (computing the cached trunk outputs included; the final model \
          not).\n\nCurves: `curves_accuracy.png`, `curves_loss.png` (validation, mean over \
          folds per epoch).",
