@@ -443,13 +443,8 @@ mod tests {
 
     #[test]
     fn scratch_backbones_train_whole_and_stage_names_follow_the_backbone() {
-        let recipe = Recipe {
-            fine_tune: crate::train::recipe::FineTuneRecipe {
-                unfreeze_from: "mixed9".into(),
-                epochs: 5,
-            },
-            ..Recipe::default()
-        };
+        let mut recipe = Recipe::default();
+        recipe.fine_tune.unfreeze_from = "mixed9".into();
         let alexnet = recipe_for(&recipe, BackboneKind::AlexNet);
         assert_eq!(alexnet.unfreeze_stage().expect("stage"), 0);
         let mobilenet = recipe_for(&recipe, BackboneKind::MobileNetV2);
