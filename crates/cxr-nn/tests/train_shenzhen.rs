@@ -35,6 +35,7 @@ fn the_shipped_recipe_cross_validates_on_shenzhen() {
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
     let cv = report.cross_validation.expect("cross-validation");
     println!("{}", serde_json::to_string_pretty(&cv).unwrap_or_default());
-    // Measured 0.848 +- 0.041 (models/README.md); a floor that catches a broken pipeline.
-    assert!(cv.auc.mean > 0.80, "cross-validated AUC {:.3}", cv.auc.mean);
+    // Measured 0.900 +- 0.032 (models/README.md; the paper's schedule gave 0.848): a floor
+    // that catches a broken pipeline or a schedule that stops the head learning again.
+    assert!(cv.auc.mean > 0.86, "cross-validated AUC {:.3}", cv.auc.mean);
 }

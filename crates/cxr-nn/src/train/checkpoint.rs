@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::TrainError;
 use super::log::{EpochRecord, Phase};
+use super::recipe::Monitor;
 use super::schedule::Plateau;
 
 const MAGIC: &[u8; 8] = b"CXRCKPT1";
@@ -26,8 +27,13 @@ pub struct RunState {
     /// Epochs completed in `phase`.
     pub epochs_done: usize,
     pub plateau: Plateau,
-    /// Best validation accuracy so far over both phases (the weights are in `best.safetensors`).
-    pub best_val_accuracy: Option<f64>,
+    /// The figure that chooses the kept weights (checkpoints from before it was a choice
+    /// watched validation accuracy).
+    #[serde(default)]
+    pub monitor: Monitor,
+    /// Best value of `monitor` so far over both phases (the weights are in `best.safetensors`).
+    #[serde(alias = "best_val_accuracy")]
+    pub best_score: Option<f64>,
     pub history: Vec<EpochRecord>,
 }
 
@@ -144,7 +150,8 @@ mod tests {
             phase: Phase::Frozen,
             epochs_done: 1,
             plateau: Plateau::new(1e-2),
-            best_val_accuracy: Some(0.5),
+            monitor: Monitor::ValLoss,
+            best_score: Some(0.5),
             history: Vec::new(),
         };
         let dir = tempfile::tempdir().expect("temp dir");
@@ -162,6 +169,21 @@ mod tests {
         let resumed = step(resumed, &mut resumed_optim);
         let diff = (straight.weight.val() - resumed.weight.val()).abs().max();
         assert_eq!(diff.into_scalar::<f32>(), 0.0);
+    }
+
+    /// Run states written before the monitor was a recipe knob still load, as accuracy runs.
+    #[test]
+    fn an_old_run_state_reads_as_watching_accuracy() {
+        let old = r#"{"phase":"frozen","epochs_done":3,
+            "plateau":{"learning_rate":0.0001,"best":0.75,"wait":1},
+            "best_val_accuracy":0.75,"history":[]}"#;
+        let state: RunState = serde_json::from_str(old).expect("old state");
+        assert_eq!(state.monitor, Monitor::ValAccuracy);
+        assert_eq!(state.best_score, Some(0.75));
+        assert_eq!(state.plateau.best, Some(0.75));
+        let json = serde_json::to_string(&state).expect("json");
+        assert!(json.contains(r#""monitor":"val_accuracy""#), "{json}");
+        assert!(json.contains(r#""best_score":0.75"#), "{json}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use cxr_core::augment::AugmentConfig;
 use cxr_core::preprocess::ClaheParams;
 use serde::{Deserialize, Serialize};
 
+use super::log::{EpochRecord, Phase};
 use crate::backbones::BackboneKind;
 
 /// A whole recipe. Missing fields take the paper's values; unknown fields are refused, so a
@@ -67,10 +68,12 @@ pub struct OptimizerRecipe {
     pub epsilon: f32,
 }
 
-/// Keras' ReduceLROnPlateau on validation accuracy.
+/// Keras' ReduceLROnPlateau on a validation figure, which also chooses the kept weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleRecipe {
+    /// The validation figure that drives the schedule and picks the best checkpoint.
+    pub monitor: Monitor,
     pub factor: f64,
     /// Epochs without improvement before the rate drops.
     pub patience: usize,
@@ -79,16 +82,63 @@ pub struct ScheduleRecipe {
     pub min_learning_rate: f64,
 }
 
+/// A validation figure to watch: accuracy at 0.5 (the paper's, Keras' `val_acc`), the
+/// binary cross-entropy, or the ROC AUC. Higher is better except for the loss.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    #[default]
+    ValAccuracy,
+    ValLoss,
+    ValAuc,
+}
+
+impl Monitor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValAccuracy => "val_accuracy",
+            Self::ValLoss => "val_loss",
+            Self::ValAuc => "val_auc",
+        }
+    }
+
+    /// The watched figure of an epoch; `None` when it is undefined (an AUC on validation
+    /// images of one class, a loss that is not finite).
+    pub fn value(self, record: &EpochRecord) -> Option<f64> {
+        let value = match self {
+            Self::ValAccuracy => Some(record.val_accuracy),
+            Self::ValLoss => Some(record.val_loss),
+            Self::ValAuc => record.val_auc,
+        };
+        value.filter(|v| v.is_finite())
+    }
+
+    /// Whether `value` beats `best` by more than `min_delta` (Keras' mode "max", or "min"
+    /// for the loss).
+    pub fn improves(self, value: f64, best: f64, min_delta: f64) -> bool {
+        match self {
+            Self::ValLoss => value + min_delta < best,
+            Self::ValAccuracy | Self::ValAuc => value - min_delta > best,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PhaseRecipe {
     pub epochs: usize,
+    /// Starting learning rate of this phase; absent: `optimizer.learning_rate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FineTuneRecipe {
     pub epochs: usize,
+    /// Starting learning rate of this phase; absent: `optimizer.learning_rate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
     /// First trainable stage (`BackboneSpec::stages`); empty means the backbone's default:
     /// Inception V3's "mixed9" (Keras layer 249, as in the paper), else the last two stages.
     pub unfreeze_from: String,
@@ -121,7 +171,7 @@ impl Default for Recipe {
             head: HeadRecipe::default(),
             optimizer: OptimizerRecipe::default(),
             schedule: ScheduleRecipe::default(),
-            frozen: PhaseRecipe { epochs: 20 },
+            frozen: PhaseRecipe::default(),
             fine_tune: FineTuneRecipe::default(),
             augmented_views: 0,
         }
@@ -150,6 +200,7 @@ impl Default for OptimizerRecipe {
 impl Default for ScheduleRecipe {
     fn default() -> Self {
         Self {
+            monitor: Monitor::ValAccuracy,
             factor: 0.1,
             patience: 3,
             min_delta: 1e-4,
@@ -160,7 +211,10 @@ impl Default for ScheduleRecipe {
 
 impl Default for PhaseRecipe {
     fn default() -> Self {
-        Self { epochs: 20 }
+        Self {
+            epochs: 20,
+            learning_rate: None,
+        }
     }
 }
 
@@ -168,6 +222,7 @@ impl Default for FineTuneRecipe {
     fn default() -> Self {
         Self {
             epochs: 5,
+            learning_rate: None,
             unfreeze_from: String::new(),
         }
     }
@@ -201,6 +256,15 @@ impl Recipe {
 
     pub fn backbone_kind(&self) -> Result<BackboneKind, RecipeError> {
         BackboneKind::from_name(&self.backbone).map_err(|err| RecipeError::Invalid(err.to_string()))
+    }
+
+    /// The learning rate `phase` starts at (and its schedule starts from).
+    pub fn learning_rate(&self, phase: Phase) -> f64 {
+        let own = match phase {
+            Phase::Frozen => self.frozen.learning_rate,
+            Phase::FineTune => self.fine_tune.learning_rate,
+        };
+        own.unwrap_or(self.optimizer.learning_rate)
     }
 
     /// Index of the first stage that phase 2 trains.
@@ -245,9 +309,17 @@ impl Recipe {
         if !(0.0..1.0).contains(&self.head.dropout) || self.head.hidden == 0 {
             return invalid("head: hidden must be >= 1 and dropout in [0, 1)".into());
         }
-        let lr = self.optimizer.learning_rate;
-        if !(lr.is_finite() && lr > 0.0) {
-            return invalid(format!("optimizer.learning_rate {lr} must be positive"));
+        for (name, lr) in [
+            (
+                "optimizer.learning_rate",
+                Some(self.optimizer.learning_rate),
+            ),
+            ("frozen.learning_rate", self.frozen.learning_rate),
+            ("fine_tune.learning_rate", self.fine_tune.learning_rate),
+        ] {
+            if let Some(lr) = lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
+                return invalid(format!("{name} {lr} must be positive"));
+            }
         }
         if !(self.schedule.factor > 0.0 && self.schedule.factor < 1.0) {
             return invalid(format!(
@@ -297,5 +369,63 @@ mod tests {
         assert!(err.to_string().contains("efficientnet-lite0"), "{err}");
         let err = Recipe::from_toml("[fine_tune]\nunfreeze_from = \"mixed99\"").expect_err("stage");
         assert!(err.to_string().contains("mixed10"), "{err}");
+    }
+
+    #[test]
+    fn the_monitor_and_phase_rates_are_read_and_checked() {
+        let recipe = Recipe::from_toml(
+            "[schedule]\nmonitor = \"val_loss\"\n[frozen]\nlearning_rate = 1e-3\n",
+        )
+        .expect("recipe");
+        assert_eq!(recipe.schedule.monitor, Monitor::ValLoss);
+        assert_eq!(recipe.learning_rate(Phase::Frozen), 1e-3);
+        assert_eq!(recipe.learning_rate(Phase::FineTune), 1e-4);
+        assert_eq!(
+            Recipe::from_toml(&recipe.to_toml()).expect("round trip"),
+            recipe
+        );
+        // The paper's recipe written out has no per-phase rates and watches accuracy.
+        let paper = Recipe::default().to_toml();
+        let rates = paper
+            .lines()
+            .filter(|l| l.starts_with("learning_rate"))
+            .count();
+        assert_eq!(rates, 1, "{paper}");
+        assert!(paper.contains("monitor = \"val_accuracy\""), "{paper}");
+
+        let err = Recipe::from_toml("[schedule]\nmonitor = \"val_acc\"").expect_err("monitor");
+        assert!(err.to_string().contains("val_auc"), "{err}");
+        let err = Recipe::from_toml("[fine_tune]\nlearning_rate = 0.0").expect_err("rate");
+        assert!(err.to_string().contains("fine_tune.learning_rate"), "{err}");
+    }
+
+    #[test]
+    fn the_monitor_reads_its_figure_in_its_direction() {
+        let record = EpochRecord {
+            phase: Phase::Frozen,
+            epoch: 1,
+            learning_rate: 1e-4,
+            train_loss: 0.5,
+            train_accuracy: 0.8,
+            val_loss: 0.4,
+            val_accuracy: 0.75,
+            val_auc: None,
+            seconds: 1.0,
+        };
+        assert_eq!(Monitor::ValAccuracy.value(&record), Some(0.75));
+        assert_eq!(Monitor::ValLoss.value(&record), Some(0.4));
+        assert_eq!(Monitor::ValAuc.value(&record), None);
+        let nan_loss = EpochRecord {
+            val_loss: f64::NAN,
+            ..record
+        };
+        assert_eq!(Monitor::ValLoss.value(&nan_loss), None);
+
+        assert!(Monitor::ValLoss.improves(0.3, 0.4, 1e-4));
+        assert!(!Monitor::ValLoss.improves(0.5, 0.4, 1e-4));
+        assert!(!Monitor::ValLoss.improves(0.39995, 0.4, 1e-4));
+        assert!(Monitor::ValAuc.improves(0.9, 0.8, 1e-4));
+        assert!(!Monitor::ValAuc.improves(0.7, 0.8, 1e-4));
+        assert!(!Monitor::ValAccuracy.improves(0.80005, 0.8, 1e-4));
     }
 }

@@ -21,7 +21,7 @@ use super::data::{Partition, class_weights};
 use super::features::{FeatureCache, View};
 use super::log::{EpochRecord, Phase};
 use super::optimizer::rmsprop;
-use super::recipe::Recipe;
+use super::recipe::{Monitor, Recipe};
 use super::schedule::Plateau;
 use super::{TrainError, curves, log};
 use crate::classifier::Classifier;
@@ -86,18 +86,30 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
     train_device.seed(recipe.seed);
     let checkpoint_path = setup.dir.join(CHECKPOINT_FILE);
     let fresh = trainable(setup.initial.clone(), &train_device);
+    let monitor = recipe.schedule.monitor;
     let (mut state, mut model, mut optimizer) = if checkpoint_path.is_file() {
         checkpoint::load(&checkpoint_path, fresh, rmsprop(&recipe.optimizer))?
     } else {
         let state = RunState {
             phase: Phase::Frozen,
             epochs_done: 0,
-            plateau: Plateau::new(recipe.optimizer.learning_rate),
-            best_val_accuracy: None,
+            plateau: Plateau::new(recipe.learning_rate(Phase::Frozen)),
+            monitor,
+            best_score: None,
             history: Vec::new(),
         };
         (state, fresh, rmsprop(&recipe.optimizer))
     };
+    if state.monitor != monitor {
+        return Err(TrainError::Checkpoint {
+            path: checkpoint_path,
+            message: format!(
+                "kept its best weights by {}, but the recipe watches {}",
+                state.monitor.as_str(),
+                monitor.as_str()
+            ),
+        });
+    }
     let best_path = setup.dir.join(BEST_FILE);
     let weights = class_weights(setup.labels, &setup.partition.train, recipe.class_weights);
     loop {
@@ -112,14 +124,13 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
                 &mut optimizer,
                 weights,
             )?;
-            let improved = state
-                .best_val_accuracy
-                .is_none_or(|best| record.val_accuracy > best);
-            if improved {
-                state.best_val_accuracy = Some(record.val_accuracy);
+            let value = monitor.value(&record);
+            if keeps(monitor, value, state.best_score) {
+                // Until the figure is defined, the latest weights are the best known.
+                state.best_score = value.or(state.best_score);
                 model_file::save(&best_path, &model.valid(), setup.card)?;
             }
-            state.plateau.observe(record.val_accuracy, &recipe.schedule);
+            state.plateau.observe(value, &recipe.schedule);
             state.epochs_done += 1;
             state.history.push(record);
             checkpoint::save(&checkpoint_path, &state, &model, &optimizer)?;
@@ -138,7 +149,7 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
         optimizer = rmsprop(&recipe.optimizer);
         state.phase = Phase::FineTune;
         state.epochs_done = 0;
-        state.plateau = Plateau::new(recipe.optimizer.learning_rate);
+        state.plateau = Plateau::new(recipe.learning_rate(Phase::FineTune));
         checkpoint::save(&checkpoint_path, &state, &model, &optimizer)?;
     }
     let best = best_weights(&best_path, setup.initial)?;
@@ -157,6 +168,17 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
         test_scores,
         history: state.history,
     })
+}
+
+/// Whether an epoch whose monitored figure is `value` replaces the kept weights: the first
+/// epoch always does, later ones when they beat `best` (strictly, like the paper's choice by
+/// accuracy), or while no epoch has had a defined figure.
+fn keeps(monitor: Monitor, value: Option<f64>, best: Option<f64>) -> bool {
+    match (value, best) {
+        (_, None) => true,
+        (Some(value), Some(best)) => monitor.improves(value, best, 0.0),
+        (None, Some(_)) => false,
+    }
 }
 
 fn phase_epochs(recipe: &Recipe, phase: Phase) -> usize {
@@ -390,5 +412,18 @@ mod tests {
         assert!((loss - mean_bce(&probabilities, &labels)).abs() < 1e-5);
         assert_eq!(count_correct(&logits, &labels), 2);
         assert_eq!(accuracy(&probabilities, &labels), 0.5);
+    }
+
+    #[test]
+    fn the_kept_weights_follow_the_monitor() {
+        assert!(keeps(Monitor::ValLoss, Some(0.7), None));
+        assert!(keeps(Monitor::ValLoss, Some(0.4), Some(0.5)));
+        assert!(!keeps(Monitor::ValLoss, Some(0.6), Some(0.5)));
+        assert!(keeps(Monitor::ValAuc, Some(0.9), Some(0.8)));
+        assert!(!keeps(Monitor::ValAuc, Some(0.8), Some(0.8)));
+        assert!(!keeps(Monitor::ValAccuracy, Some(0.7), Some(0.8)));
+        // An undefined AUC keeps the latest weights only until one is defined.
+        assert!(keeps(Monitor::ValAuc, None, None));
+        assert!(!keeps(Monitor::ValAuc, None, Some(0.6)));
     }
 }

@@ -1,5 +1,5 @@
-//! Learning-rate schedule: Keras' ReduceLROnPlateau on validation accuracy (mode max,
-//! cooldown 0), as the paper used it; its state is plain data so checkpoints can keep it.
+//! Learning-rate schedule: Keras' ReduceLROnPlateau (cooldown 0) on the recipe's monitored
+//! figure, validation accuracy as in the paper by default; its state is plain data for checkpoints.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,7 +9,7 @@ use super::recipe::ScheduleRecipe;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plateau {
     pub learning_rate: f64,
-    /// Best validation accuracy seen in this phase.
+    /// Best value of the monitored figure seen in this phase.
     pub best: Option<f64>,
     /// Epochs since `best` last improved by more than `min_delta`.
     pub wait: usize,
@@ -24,13 +24,15 @@ impl Plateau {
         }
     }
 
-    /// Records an epoch's validation accuracy and returns the learning rate for the next one.
-    pub fn observe(&mut self, accuracy: f64, recipe: &ScheduleRecipe) -> f64 {
-        let improved = self
-            .best
-            .is_none_or(|best| accuracy - recipe.min_delta > best);
-        if improved {
-            self.best = Some(accuracy);
+    /// Records an epoch's value of the monitored figure (`None`: undefined, which counts as no
+    /// improvement) and returns the learning rate for the next epoch.
+    pub fn observe(&mut self, value: Option<f64>, recipe: &ScheduleRecipe) -> f64 {
+        let improved = value.filter(|&value| {
+            self.best
+                .is_none_or(|best| recipe.monitor.improves(value, best, recipe.min_delta))
+        });
+        if let Some(value) = improved {
+            self.best = Some(value);
             self.wait = 0;
         } else {
             self.wait += 1;
@@ -47,6 +49,7 @@ impl Plateau {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::recipe::Monitor;
 
     #[test]
     fn the_rate_drops_tenfold_after_three_flat_epochs() {
@@ -54,7 +57,7 @@ mod tests {
         let mut plateau = Plateau::new(1e-4);
         let rates: Vec<f64> = [0.80, 0.85, 0.85, 0.84, 0.85, 0.85, 0.90, 0.90]
             .iter()
-            .map(|&acc| plateau.observe(acc, &recipe))
+            .map(|&acc| plateau.observe(Some(acc), &recipe))
             .collect();
         let expected = [1e-4, 1e-4, 1e-4, 1e-4, 1e-5, 1e-5, 1e-5, 1e-5];
         for (rate, want) in rates.iter().zip(expected) {
@@ -72,8 +75,43 @@ mod tests {
         };
         let mut plateau = Plateau::new(1e-4);
         for _ in 0..5 {
-            plateau.observe(0.5, &recipe);
+            plateau.observe(Some(0.5), &recipe);
         }
         assert_eq!(plateau.learning_rate, 5e-5);
+    }
+
+    #[test]
+    fn a_falling_loss_is_progress_and_a_rising_one_is_not() {
+        let recipe = ScheduleRecipe {
+            monitor: Monitor::ValLoss,
+            patience: 2,
+            ..ScheduleRecipe::default()
+        };
+        let mut plateau = Plateau::new(1e-3);
+        // Falling for four epochs: no drop (accuracy's mode "max" would drop after two).
+        for loss in [0.7, 0.6, 0.5, 0.4] {
+            assert_eq!(plateau.observe(Some(loss), &recipe), 1e-3);
+        }
+        assert_eq!(plateau.best, Some(0.4));
+        assert_eq!(plateau.observe(Some(0.45), &recipe), 1e-3);
+        let dropped = plateau.observe(Some(0.41), &recipe);
+        assert!((dropped - 1e-4).abs() < 1e-15, "{dropped}");
+    }
+
+    #[test]
+    fn an_undefined_figure_counts_as_no_improvement() {
+        let recipe = ScheduleRecipe {
+            monitor: Monitor::ValAuc,
+            patience: 2,
+            ..ScheduleRecipe::default()
+        };
+        let mut plateau = Plateau::new(1e-3);
+        plateau.observe(None, &recipe);
+        assert_eq!((plateau.best, plateau.wait), (None, 1));
+        plateau.observe(Some(0.8), &recipe);
+        assert_eq!((plateau.best, plateau.wait), (Some(0.8), 0));
+        plateau.observe(None, &recipe);
+        let rate = plateau.observe(None, &recipe);
+        assert!((rate - 1e-4).abs() < 1e-15, "{rate}");
     }
 }

@@ -69,15 +69,18 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   rho = 0.9
   epsilon = 1e-7
 
-  [schedule]                    # ReduceLROnPlateau on validation accuracy
+  [schedule]                    # ReduceLROnPlateau; the monitor also picks the kept weights
+  monitor = \"val_accuracy\"      # or \"val_loss\" (lower is better), \"val_auc\"
   factor = 0.1
   patience = 3
 
   [frozen]
   epochs = 20
+  # learning_rate = 1e-3        # default: optimizer.learning_rate
 
   [fine_tune]
   epochs = 5
+  # learning_rate = 1e-4        # default: optimizer.learning_rate
   unfreeze_from = \"mixed9\"      # empty: mixed9 for Inception V3, else the last two stages
 
 See recipes/ in the repository for commented examples.";
