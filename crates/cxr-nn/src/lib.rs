@@ -5,6 +5,7 @@ pub mod atomic_write;
 pub mod backbones;
 pub mod batch;
 pub mod classifier;
+pub mod compare;
 pub mod device;
 pub mod explain;
 pub mod import;

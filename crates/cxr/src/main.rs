@@ -39,6 +39,8 @@ enum Command {
     Segment(commands::segment::SegmentArgs),
     /// Train a TB classifier (the paper's two-phase recipe by default); resumable.
     Train(commands::train::TrainArgs),
+    /// Compare backbones: one recipe, the same cross-validation folds, one report; resumable.
+    Compare(commands::compare::CompareArgs),
     /// Evaluate a model on labelled images: metrics with CIs, WHO operating points, HTML report.
     Eval(commands::eval::EvalArgs),
     /// Choose a model's operating points on validation images; write a calibrated model file.
@@ -58,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Weights(cmd) => commands::weights::run(cmd, cli.json),
         Command::Segment(args) => commands::segment::run(args, cli.json),
         Command::Train(args) => commands::train::run(args, cli.json),
+        Command::Compare(args) => commands::compare::run(args, cli.json),
         Command::Eval(args) => commands::eval::run(args, cli.json),
         Command::Calibrate(args) => commands::calibrate::run(args, cli.json),
         Command::Predict(args) => commands::predict::run(args, cli.json),

@@ -26,7 +26,9 @@ use serde::Serialize;
 pub use evaluation::{
     Calibration, Comparison, Evaluation, EvaluationConfig, ModelScores, compare, evaluate,
 };
-pub use learning_curves::{LEARNING_CURVE_SIZE, LearningCurve, learning_curve_png};
+pub use learning_curves::{
+    CurveSeries, LEARNING_CURVE_SIZE, LearningCurve, SERIES_COLOURS, curves_png, learning_curve_png,
+};
 pub use operating_points::{
     OperatingPointName, RatedOperatingPoint, UnknownOperatingPoint, choose_operating_points,
     rate_threshold,

@@ -27,6 +27,20 @@ pub struct CrossValidation {
     pub specificity: Spread,
     /// Every image scored by the run that held it out, measured together.
     pub pooled: Validation,
+    /// Each fold's raw scores, for pairing models trained on the same folds (`cxr compare`).
+    #[serde(default)]
+    pub scores: Vec<FoldScores>,
+}
+
+/// One fold's images (indices into the data set) with their labels and the run's scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldScores {
+    pub val: Vec<usize>,
+    pub val_labels: Vec<bool>,
+    pub val_scores: Vec<f64>,
+    pub test: Vec<usize>,
+    pub test_labels: Vec<bool>,
+    pub test_scores: Vec<f64>,
 }
 
 /// Summarises the runs' held-out scores.
@@ -36,13 +50,23 @@ pub fn summarise(
     labels: &[bool],
 ) -> Result<CrossValidation, TrainError> {
     let mut folds = Vec::new();
+    let mut scores = Vec::new();
     let (mut all_scores, mut all_labels) = (Vec::new(), Vec::new());
+    let labels_of = |indices: &[usize]| indices.iter().map(|&i| labels[i]).collect::<Vec<_>>();
     for (k, (partition, outcome)) in partitions.iter().zip(outcomes).enumerate() {
-        let fold_labels: Vec<bool> = partition.test.iter().map(|&i| labels[i]).collect();
+        let fold_labels = labels_of(&partition.test);
         let name = format!("fold {} held out ({} images)", k + 1, fold_labels.len());
         folds.push(validation(&name, &outcome.test_scores, &fold_labels)?);
         all_scores.extend_from_slice(&outcome.test_scores);
-        all_labels.extend(fold_labels);
+        all_labels.extend_from_slice(&fold_labels);
+        scores.push(FoldScores {
+            val: partition.val.clone(),
+            val_labels: labels_of(&partition.val),
+            val_scores: outcome.val_scores.clone(),
+            test: partition.test.clone(),
+            test_labels: fold_labels,
+            test_scores: outcome.test_scores.clone(),
+        });
     }
     let name = format!(
         "{}-fold cross-validation, out-of-fold scores pooled ({} images)",
@@ -60,6 +84,7 @@ pub fn summarise(
         specificity: spread(|v| v.specificity.map(|e| e.value)),
         folds,
         pooled,
+        scores,
     })
 }
 

@@ -150,7 +150,16 @@ pub fn train(
     let kind = recipe.backbone_kind()?;
     let device = inference_device();
     device.seed(recipe.seed);
-    let backbone = weights::pretrained(kind, &cache_dirs.weights, &device)?;
+    let backbone = match weights::pretrained(kind, &cache_dirs.weights, &device) {
+        Err(weights::WeightsError::NoPretrained { .. }) => {
+            eprintln!(
+                "{}: no pretrained weights; training from scratch",
+                kind.name()
+            );
+            kind.init(&device)
+        }
+        other => other?,
+    };
     let head = HeadConfig {
         hidden: recipe.head.hidden,
         dropout: recipe.head.dropout,

@@ -1,6 +1,7 @@
 //! One module per `cxr` subcommand; each exposes its clap arguments and a `run` function.
 
 pub mod calibrate;
+pub mod compare;
 pub mod data;
 pub mod eval;
 pub mod explain;

@@ -1,0 +1,474 @@
+//! `cxr compare`: several backbones trained with one recipe on the same seeded
+//! cross-validation folds, then tabulated, plotted and tested against the best; resumable.
+//!
+//! The comparison folder holds `compare.json` (what was asked), one `cxr train --folds` run
+//! folder per backbone (`<backbone>/`, skipped when finished, resumed when not), and at the end
+//! `report.json`, `report.md`, `curves_accuracy.png` and `curves_loss.png`.
+
+pub mod measure;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use cxr_core::metrics::{
+    ConfidenceLevel, ConfusionMatrix, Estimate, PairedAucTest, ThresholdRule, delong_paired_test,
+    roc_curve, select_threshold,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::backbones::BackboneKind;
+use crate::classifier::HeadConfig;
+use crate::train::crossval::{CrossValidation, FoldScores, Spread};
+use crate::train::log::EpochRecord;
+use crate::train::recipe::Recipe;
+use crate::train::{CacheDirs, MODEL_FILE, TrainError, TrainRequest, train};
+use crate::weights::CATALOG;
+use measure::{Costs, SpeedConfig};
+
+/// The WHO target product profile's minimum sensitivity for a TB triage test; each fold's
+/// threshold is the highest that reaches it on that fold's validation images.
+pub const WHO_MIN_SENSITIVITY: f64 = 0.90;
+
+pub const REQUEST_FILE: &str = "compare.json";
+pub const REPORT_JSON: &str = "report.json";
+pub const REPORT_MD: &str = "report.md";
+const CROSS_VALIDATION_FILE: &str = "cross-validation.json";
+const COSTS_FILE: &str = "costs.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error("{}: {message}", path.display())]
+    Json { path: PathBuf, message: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Mismatch { path: PathBuf, message: String },
+    #[error("{backbone}: {source}")]
+    Metrics {
+        backbone: String,
+        source: cxr_core::metrics::MetricsError,
+    },
+    #[error("plot: {0}")]
+    Plot(String),
+    #[error("compare: {0}")]
+    Invalid(String),
+}
+
+/// What `cxr compare` was asked to do; stored as `compare.json` so that a rerun into the same
+/// folder can tell a continuation from a different comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareRequest {
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub recipe: Recipe,
+    pub backbones: Vec<String>,
+    pub folds: usize,
+    pub timing: SpeedConfig,
+}
+
+/// One backbone's line of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackboneResult {
+    pub backbone: String,
+    /// False: no pretrained weights here, so it trained from random weights with every stage
+    /// trainable in phase 2.
+    pub pretrained: bool,
+    /// Held-out AUC over folds: mean, sd, min, max.
+    pub auc: Spread,
+    /// Student-t 95 % interval of the mean held-out AUC over folds.
+    pub auc_ci: Estimate,
+    /// AUC of all out-of-fold scores pooled, with its DeLong 95 % interval.
+    pub pooled_auc: Option<Estimate>,
+    /// At each fold's WHO threshold (sensitivity >= 0.90 on its validation images), applied
+    /// to its held-out images; counts pooled over folds, Wilson 95 % intervals.
+    pub who: WhoPoint,
+    pub costs: Costs,
+    /// Sum of the epoch times of the cross-validation folds, which include computing the
+    /// cached trunk outputs (in each cache's first epoch), not the final model's run.
+    pub training_seconds: f64,
+    /// DeLong's paired test of this backbone's pooled out-of-fold scores against the best
+    /// backbone's (`auc_a` is this one); `None` for the best itself.
+    pub versus_best: Option<PairedAucTest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhoPoint {
+    /// Thresholds chosen per fold.
+    pub thresholds: Vec<f64>,
+    pub accuracy: Option<Estimate>,
+    pub sensitivity: Option<Estimate>,
+    pub specificity: Option<Estimate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareReport {
+    pub request: CompareRequest,
+    /// Highest pooled out-of-fold AUC.
+    pub best: String,
+    pub images: usize,
+    pub results: Vec<BackboneResult>,
+}
+
+/// Trains what is not yet trained, measures what is not yet measured, and writes the report.
+/// `stop` (Ctrl-C) interrupts the backbone in training; a rerun continues from there.
+pub fn compare(
+    request: &CompareRequest,
+    cache_dirs: &CacheDirs,
+    stop: &AtomicBool,
+) -> Result<CompareReport, CompareError> {
+    let kinds = check(request)?;
+    let out = &request.out;
+    std::fs::create_dir_all(out).map_err(|source| CompareError::Io {
+        path: out.clone(),
+        source,
+    })?;
+    let request_path = out.join(REQUEST_FILE);
+    if request_path.is_file() {
+        let before: CompareRequest = read_json(&request_path)?;
+        if !same_comparison(&before, request) {
+            return Err(CompareError::Mismatch {
+                path: request_path,
+                message: "this folder holds a comparison with another recipe, data set, fold \
+                          count or timing; use a new --out folder"
+                    .into(),
+            });
+        }
+    }
+    write_json(&request_path, request)?;
+    let mut done = Vec::new();
+    for (k, &kind) in kinds.iter().enumerate() {
+        eprintln!("compare: {} ({}/{})", kind.name(), k + 1, kinds.len());
+        done.push(backbone_run(request, kind, cache_dirs, stop)?);
+    }
+    let report = summarise(request, &kinds, &done)?;
+    write_json(&out.join(REPORT_JSON), &report)?;
+    report::write(out, &report, &done)?;
+    Ok(report)
+}
+
+/// A finished backbone: its cross-validation, per-fold histories and costs.
+pub(crate) struct Trained {
+    pub kind: BackboneKind,
+    pub pretrained: bool,
+    pub cross_validation: CrossValidation,
+    pub histories: Vec<Vec<EpochRecord>>,
+    pub costs: Costs,
+}
+
+fn check(request: &CompareRequest) -> Result<Vec<BackboneKind>, CompareError> {
+    if request.backbones.is_empty() {
+        return Err(CompareError::Invalid(
+            "--backbones lists no backbone".into(),
+        ));
+    }
+    let mut kinds = Vec::new();
+    for name in &request.backbones {
+        let kind =
+            BackboneKind::from_name(name).map_err(|err| CompareError::Invalid(err.to_string()))?;
+        if kinds.contains(&kind) {
+            return Err(CompareError::Invalid(format!("{name} is listed twice")));
+        }
+        kinds.push(kind);
+    }
+    Ok(kinds)
+}
+
+/// The same comparison, perhaps with more or fewer backbones (adding one later is fine).
+fn same_comparison(a: &CompareRequest, b: &CompareRequest) -> bool {
+    (&a.data, &a.recipe, a.folds, a.timing) == (&b.data, &b.recipe, b.folds, b.timing)
+}
+
+pub fn has_pretrained_weights(kind: BackboneKind) -> bool {
+    CATALOG.iter().any(|entry| entry.backbone == kind)
+}
+
+/// The comparison's recipe for `kind`: its backbone, and the stage phase 2 unfreezes from:
+/// the recipe's where `kind` has that stage, else the backbone's default; with no pretrained
+/// weights, the first stage (the whole network trains).
+pub fn recipe_for(recipe: &Recipe, kind: BackboneKind) -> Recipe {
+    let spec = kind.spec();
+    let mut recipe = Recipe {
+        backbone: kind.name().to_string(),
+        ..recipe.clone()
+    };
+    if !has_pretrained_weights(kind) {
+        recipe.fine_tune.unfreeze_from = spec.stages.first().cloned().unwrap_or_default();
+    } else if spec.stage_index(&recipe.fine_tune.unfreeze_from).is_none() {
+        recipe.fine_tune.unfreeze_from.clear();
+    }
+    recipe
+}
+
+fn backbone_run(
+    request: &CompareRequest,
+    kind: BackboneKind,
+    cache_dirs: &CacheDirs,
+    stop: &AtomicBool,
+) -> Result<Trained, CompareError> {
+    let dir = request.out.join(kind.name());
+    let recipe = recipe_for(&request.recipe, kind);
+    // Measured before training, so that memory the training leaves resident does not hide
+    // what inference needs (the first backbone measured in a process sees a clean heap).
+    std::fs::create_dir_all(&dir).map_err(|source| CompareError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let costs_path = dir.join(COSTS_FILE);
+    let costs = if costs_path.is_file() {
+        read_json(&costs_path)?
+    } else {
+        let head = HeadConfig {
+            hidden: recipe.head.hidden,
+            dropout: recipe.head.dropout,
+            ..HeadConfig::paper(kind.spec().feature_channels)
+        };
+        let side = recipe
+            .preprocess
+            .input_size
+            .unwrap_or(kind.spec().input_size);
+        let costs = measure::measure(kind, &head, side, request.timing);
+        write_json(&costs_path, &costs)?;
+        costs
+    };
+    let cv_path = dir.join(CROSS_VALIDATION_FILE);
+    let finished = cv_path.is_file() && dir.join(MODEL_FILE).is_file();
+    let cross_validation: Option<CrossValidation> = if finished {
+        Some(read_json(&cv_path)?).filter(|cv: &CrossValidation| !cv.scores.is_empty())
+    } else {
+        None
+    };
+    let cross_validation = match cross_validation {
+        Some(cv) => {
+            eprintln!("compare: {} already trained, skipped", kind.name());
+            cv
+        }
+        None => {
+            let train_request = TrainRequest {
+                data: request.data.clone(),
+                out: dir.clone(),
+                recipe: recipe.clone(),
+                folds: Some(request.folds),
+            };
+            let report = train(&train_request, cache_dirs, stop)?;
+            report.cross_validation.ok_or_else(|| {
+                CompareError::Invalid(format!("{}: no cross-validation", kind.name()))
+            })?
+        }
+    };
+    let histories = (1..=request.folds)
+        .map(|k| read_json(&dir.join(format!("fold-{k}")).join("metrics.json")))
+        .collect::<Result<Vec<Vec<EpochRecord>>, _>>()?;
+    Ok(Trained {
+        kind,
+        pretrained: has_pretrained_weights(kind),
+        cross_validation,
+        histories,
+        costs,
+    })
+}
+
+fn summarise(
+    request: &CompareRequest,
+    kinds: &[BackboneKind],
+    done: &[Trained],
+) -> Result<CompareReport, CompareError> {
+    // Pairing needs every backbone to have scored the same images in the same order.
+    let order = |t: &Trained| -> Vec<usize> {
+        t.cross_validation
+            .scores
+            .iter()
+            .flat_map(|f| f.test.clone())
+            .collect()
+    };
+    let reference = order(&done[0]);
+    if let Some(other) = done.iter().find(|t| order(t) != reference) {
+        return Err(CompareError::Mismatch {
+            path: request.out.join(other.kind.name()),
+            message: format!(
+                "its folds differ from {}'s; it was trained on other data or another seed",
+                done[0].kind.name()
+            ),
+        });
+    }
+    let pooled = |t: &Trained| -> (Vec<f64>, Vec<bool>) {
+        let folds = &t.cross_validation.scores;
+        (
+            folds.iter().flat_map(|f| f.test_scores.clone()).collect(),
+            folds.iter().flat_map(|f| f.test_labels.clone()).collect(),
+        )
+    };
+    let auc_of = |t: &Trained| t.cross_validation.pooled.auc.map_or(f64::NAN, |e| e.value);
+    let best = done
+        .iter()
+        .max_by(|a, b| auc_of(a).total_cmp(&auc_of(b)))
+        .ok_or_else(|| CompareError::Invalid("nothing to compare".into()))?;
+    let (best_scores, labels) = pooled(best);
+    let mut results = Vec::new();
+    for (t, kind) in done.iter().zip(kinds) {
+        let metrics_error = |source| CompareError::Metrics {
+            backbone: kind.name().to_string(),
+            source,
+        };
+        let versus_best = if t.kind == best.kind {
+            None
+        } else {
+            let (scores, _) = pooled(t);
+            Some(delong_paired_test(&scores, &best_scores, &labels).map_err(metrics_error)?)
+        };
+        let cv = &t.cross_validation;
+        results.push(BackboneResult {
+            backbone: kind.name().to_string(),
+            pretrained: t.pretrained,
+            auc: cv.auc.clone(),
+            auc_ci: mean_interval(&cv.auc, cv.folds.len()),
+            pooled_auc: cv.pooled.auc,
+            who: who_point(&cv.scores).map_err(metrics_error)?,
+            costs: t.costs.clone(),
+            training_seconds: t.histories.iter().flatten().map(|r| r.seconds).sum(),
+            versus_best,
+        });
+    }
+    Ok(CompareReport {
+        request: request.clone(),
+        best: best.kind.name().to_string(),
+        images: labels.len(),
+        results,
+    })
+}
+
+/// Each fold's threshold for sensitivity >= 0.90 on its validation images, applied to its
+/// held-out images; the confusion counts summed over folds.
+fn who_point(folds: &[FoldScores]) -> Result<WhoPoint, cxr_core::metrics::MetricsError> {
+    let mut total = ConfusionMatrix {
+        true_positives: 0,
+        false_positives: 0,
+        true_negatives: 0,
+        false_negatives: 0,
+    };
+    let mut thresholds = Vec::new();
+    for fold in folds {
+        let roc = roc_curve(&fold.val_scores, &fold.val_labels)?;
+        let threshold =
+            select_threshold(&roc, ThresholdRule::Sensitivity(WHO_MIN_SENSITIVITY))?.threshold;
+        let m = ConfusionMatrix::at_threshold(&fold.test_scores, &fold.test_labels, threshold)?;
+        total.true_positives += m.true_positives;
+        total.false_positives += m.false_positives;
+        total.true_negatives += m.true_negatives;
+        total.false_negatives += m.false_negatives;
+        thresholds.push(threshold);
+    }
+    let metrics = total.metrics(ConfidenceLevel::default());
+    Ok(WhoPoint {
+        thresholds,
+        accuracy: metrics.accuracy,
+        sensitivity: metrics.sensitivity,
+        specificity: metrics.specificity,
+    })
+}
+
+/// Student-t 95 % interval of a mean over `n` folds (clipped to [0, 1]).
+fn mean_interval(spread: &Spread, n: usize) -> Estimate {
+    let half = if n > 1 {
+        t_975(n - 1) * spread.sd / (n as f64).sqrt()
+    } else {
+        f64::NAN
+    };
+    Estimate {
+        value: spread.mean,
+        lower: (spread.mean - half).max(0.0),
+        upper: (spread.mean + half).min(1.0),
+    }
+}
+
+/// The 0.975 quantile of Student's t with `df` degrees of freedom: tabulated to 30, then the
+/// Cornish-Fisher expansion around the normal quantile (error below 1e-4 there).
+fn t_975(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    if (1..=30).contains(&df) {
+        return TABLE[df - 1];
+    }
+    let z: f64 = 1.959_964;
+    let v = df.max(1) as f64;
+    z + (z.powi(3) + z) / (4.0 * v)
+        + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * v * v)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CompareError> {
+    let bytes = std::fs::read(path).map_err(|source| CompareError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|err| CompareError::Json {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    })
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CompareError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|err| CompareError::Json {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    })?;
+    Ok(crate::train::checkpoint::write_atomic(path, &bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_t_quantile_continues_the_table() {
+        assert_eq!(t_975(4), 2.776);
+        assert!((t_975(40) - 2.021).abs() < 1e-3, "{}", t_975(40));
+        assert!((t_975(120) - 1.980).abs() < 1e-3, "{}", t_975(120));
+        let s = Spread {
+            mean: 0.9,
+            sd: 0.02,
+            min: 0.88,
+            max: 0.92,
+        };
+        let ci = mean_interval(&s, 5);
+        assert!((ci.upper - ci.lower - 2.0 * 2.776 * 0.02 / 5f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn scratch_backbones_train_whole_and_stage_names_follow_the_backbone() {
+        let mut recipe = Recipe::default();
+        recipe.fine_tune.unfreeze_from = "mixed9".into();
+        let alexnet = recipe_for(&recipe, BackboneKind::AlexNet);
+        assert_eq!(alexnet.unfreeze_stage().expect("stage"), 0);
+        let mobilenet = recipe_for(&recipe, BackboneKind::MobileNetV2);
+        assert_eq!(mobilenet.fine_tune.unfreeze_from, "");
+        mobilenet.validate().expect("valid");
+        let inception = recipe_for(&recipe, BackboneKind::InceptionV3);
+        assert_eq!(inception.fine_tune.unfreeze_from, "mixed9");
+    }
+
+    #[test]
+    fn the_who_threshold_comes_from_validation_and_counts_pool() {
+        let fold = FoldScores {
+            val: vec![0, 1, 2, 3],
+            val_labels: vec![false, false, true, true],
+            val_scores: vec![0.1, 0.6, 0.4, 0.9],
+            test: vec![4, 5, 6, 7],
+            test_labels: vec![false, false, true, true],
+            test_scores: vec![0.2, 0.5, 0.45, 0.3],
+        };
+        // Sensitivity 0.9 on validation needs both positives: threshold 0.4.
+        let point = who_point(&[fold.clone(), fold]).expect("who");
+        assert_eq!(point.thresholds, vec![0.4, 0.4]);
+        let sensitivity = point.sensitivity.expect("sensitivity").value;
+        let specificity = point.specificity.expect("specificity").value;
+        assert_eq!((sensitivity, specificity), (0.5, 0.5));
+    }
+}

@@ -1,0 +1,109 @@
+//! `cxr_nn::compare` end to end on a tiny synthetic set: two backbones (one "pretrained", one
+//! from scratch) on the same folds, the report's rows and files, and resuming after a kill.
+
+mod train_support;
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::SystemTime;
+
+use cxr_nn::compare::measure::SpeedConfig;
+use cxr_nn::compare::{CompareError, CompareRequest, REPORT_MD, compare};
+
+fn modified(path: &Path) -> SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+#[test]
+fn two_backbones_on_the_same_folds_then_a_resumed_comparison_retrains_nothing_finished() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_blob_dataset(&data, 9);
+    let caches = train_support::private_caches(dir.path());
+    let request = CompareRequest {
+        data,
+        out: dir.path().join("compare"),
+        recipe: train_support::tiny_recipe(1, 1),
+        backbones: vec!["efficientnet-lite0".into(), "alexnet".into()],
+        folds: 3,
+        timing: SpeedConfig {
+            batch: 2,
+            batches: 1,
+        },
+    };
+    let stop = AtomicBool::new(false);
+    let report = compare(&request, &caches, &stop).expect("compare");
+
+    assert_eq!(report.images, 18);
+    let names: Vec<&str> = report.results.iter().map(|r| r.backbone.as_str()).collect();
+    assert_eq!(names, ["efficientnet-lite0", "alexnet"]);
+    assert_eq!(
+        report
+            .results
+            .iter()
+            .map(|r| r.pretrained)
+            .collect::<Vec<_>>(),
+        [true, false]
+    );
+    for r in &report.results {
+        let auc = r.pooled_auc.expect("pooled AUC").value;
+        assert!((0.0..=1.0).contains(&auc), "{}: AUC {auc}", r.backbone);
+        assert!(r.auc_ci.lower <= r.auc.mean && r.auc.mean <= r.auc_ci.upper);
+        assert_eq!(r.who.thresholds.len(), 3);
+        assert!(r.who.sensitivity.is_some() && r.who.specificity.is_some());
+        assert!(r.costs.parameters > 100_000, "{}", r.costs.parameters);
+        assert_eq!(r.costs.input_size, 64);
+        assert!(r.costs.images_per_second > 0.0);
+        assert!(r.training_seconds > 0.0);
+        assert_eq!(r.versus_best.is_none(), r.backbone == report.best);
+        if let Some(test) = r.versus_best {
+            assert!((0.0..=1.0).contains(&test.p_value));
+            assert!(test.difference <= 0.0, "the best has the highest AUC");
+        }
+    }
+    let out = &request.out;
+    let md = std::fs::read_to_string(out.join(REPORT_MD)).expect("report.md");
+    assert!(md.contains("| efficientnet-lite0 | pretrained |"), "{md}");
+    assert!(md.contains("| alexnet | from scratch |"), "{md}");
+    for file in ["report.json", "curves_accuracy.png", "curves_loss.png"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+
+    // A kill during alexnet's third fold: its later files never got written.
+    let alexnet = out.join("alexnet");
+    for file in ["model.safetensors", "cross-validation.json"] {
+        std::fs::remove_file(alexnet.join(file)).expect("remove");
+    }
+    std::fs::remove_dir_all(alexnet.join("fold-3")).expect("remove fold");
+    std::fs::remove_dir_all(alexnet.join("final")).expect("remove final");
+    let finished = [
+        out.join("efficientnet-lite0/model.safetensors"),
+        out.join("efficientnet-lite0/fold-2/metrics.csv"),
+        alexnet.join("fold-1/metrics.csv"),
+    ];
+    let before: Vec<SystemTime> = finished.iter().map(|p| modified(p)).collect();
+    let again = compare(&request, &caches, &stop).expect("resumed compare");
+    let after: Vec<SystemTime> = finished.iter().map(|p| modified(p)).collect();
+    assert_eq!(before, after, "finished work was redone");
+    assert!(alexnet.join("fold-3/metrics.csv").is_file());
+    assert!(alexnet.join("model.safetensors").is_file());
+    assert_eq!(again.results.len(), 2);
+    let (first, resumed) = (&report.results[0], &again.results[0]);
+    assert_eq!(resumed.costs, first.costs, "costs are measured once");
+    let auc = |r: &cxr_nn::compare::BackboneResult| r.pooled_auc.map(|e| e.value).unwrap_or(-1.0);
+    assert!((auc(resumed) - auc(first)).abs() < 1e-12);
+
+    // Another fold count in the same folder is another comparison: refused.
+    let other = CompareRequest {
+        folds: 4,
+        ..request.clone()
+    };
+    match compare(&other, &caches, &stop) {
+        Err(CompareError::Mismatch { message, .. }) => {
+            assert!(message.contains("new --out"), "{message}")
+        }
+        other => panic!("expected a mismatch, got {:?}", other.map(|r| r.best)),
+    }
+}
