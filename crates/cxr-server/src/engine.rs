@@ -26,8 +26,9 @@ pub enum EngineError {
     #[error("cannot load the lung model {}: {source}", path.display())]
     Lungs {
         path: PathBuf,
+        // Boxed: the segmentation error is large and loading is not a hot path.
         #[source]
-        source: cxr_nn::segmentation::SegmentationError,
+        source: Box<cxr_nn::segmentation::SegmentationError>,
     },
     #[error("cannot read {}: {source}", path.display())]
     Read {
@@ -160,7 +161,7 @@ impl Engine {
             Some(path) => {
                 let segmenter = LungSegmenter::load(path).map_err(|source| EngineError::Lungs {
                     path: path.to_path_buf(),
-                    source,
+                    source: Box::new(source),
                 })?;
                 let info = model_info(path, &segmenter.card.architecture.network, &segmenter.card)?;
                 (Some(segmenter), Some(info))
