@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -336,12 +336,7 @@ async fn screen_uploads(
             reply,
         }));
     }
-    if let Err(error) = state.pool.submit(jobs) {
-        if error.status == StatusCode::SERVICE_UNAVAILABLE {
-            state.metrics.rejected();
-        }
-        return Err(error);
-    }
+    submit(state, jobs)?;
     let mut results = Vec::with_capacity(waiting.len());
     for ((name, answer), bytes) in waiting.into_iter().zip(kept) {
         let outcome = answer
@@ -487,7 +482,9 @@ async fn picture(
     })?;
     let pictures = Arc::clone(&entry.pictures);
     let png = match picture.as_str() {
-        "image.png" => blocking(move || cxr_core::report::gray_png(&pictures.xray.image)).await?,
+        "image.png" => {
+            Bytes::from(blocking(move || cxr_core::report::gray_png(&pictures.xray.image)).await?)
+        }
         "lungs.png" => {
             let Some((mask, passed)) = pictures.lungs.clone() else {
                 return Err(ApiError::not_found(
@@ -495,17 +492,19 @@ async fn picture(
                 ));
             };
             let (width, height) = (pictures.xray.image.width, pictures.xray.image.height);
-            blocking(move || cxr_core::lungs::outline_layer_png(&mask, width, height, passed))
-                .await?
+            Bytes::from(
+                blocking(move || cxr_core::lungs::outline_layer_png(&mask, width, height, passed))
+                    .await?,
+            )
         }
         _ => {
             let cached = entry.heat_png.lock().ok().and_then(|png| png.clone());
             match cached {
-                Some(png) => png.as_ref().clone(),
+                Some(png) => png,
                 None => {
-                    let png = heat_map_png(&state, Arc::clone(&pictures)).await?;
+                    let png = Bytes::from(heat_map_png(&state, Arc::clone(&pictures)).await?);
                     if let Ok(mut slot) = entry.heat_png.lock() {
-                        *slot = Some(Arc::new(png.clone()));
+                        *slot = Some(png.clone());
                     }
                     png
                 }
@@ -522,21 +521,22 @@ async fn picture(
         .into_response())
 }
 
+/// Hands jobs to the pool, counting refusals for `/metrics`.
+fn submit(state: &AppState, jobs: Vec<Job>) -> Result<(), ApiError> {
+    state.pool.submit(jobs).inspect_err(|error| {
+        if error.status == StatusCode::SERVICE_UNAVAILABLE {
+            state.metrics.rejected();
+        }
+    })
+}
+
 async fn heat_map_png(
     state: &AppState,
     pictures: Arc<crate::engine::Pictures>,
 ) -> Result<Vec<u8>, ApiError> {
     let (reply, answer) = oneshot::channel();
     let size = (pictures.xray.image.width, pictures.xray.image.height);
-    if let Err(error) = state
-        .pool
-        .submit(vec![Job::HeatMap(HeatMapJob { pictures, reply })])
-    {
-        if error.status == StatusCode::SERVICE_UNAVAILABLE {
-            state.metrics.rejected();
-        }
-        return Err(error);
-    }
+    submit(state, vec![Job::HeatMap(HeatMapJob { pictures, reply })])?;
     let heat = answer
         .await
         .map_err(|_| ApiError::internal("the worker stopped before answering"))??;

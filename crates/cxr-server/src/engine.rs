@@ -219,15 +219,17 @@ impl Engine {
             operating_point: operating_point.map(str::to_string),
             ..ScreenOptions::default()
         };
-        let batch: Vec<(PathBuf, DecodedImage)> = images
-            .iter()
-            .map(|(name, image, _)| (PathBuf::from(name), image.clone()))
-            .collect();
-        let screenings = self.screener.screen_batch(&batch, &options);
-        images
+        // The images move into the batch and out again: a 3000 px X-ray is 36 MB as f32.
+        let (batch, hashes): (Vec<(PathBuf, DecodedImage)>, Vec<String>) = images
             .into_iter()
+            .map(|(name, image, sha256)| ((PathBuf::from(name), image), sha256))
+            .unzip();
+        let screenings = self.screener.screen_batch(&batch, &options);
+        batch
+            .into_iter()
+            .zip(hashes)
             .zip(screenings)
-            .map(|((_, image, sha256), screening)| {
+            .map(|(((_, image), sha256), screening)| {
                 let screening = screening.map_err(predict_error)?;
                 self.findings(image, sha256, &screening, with_lungs)
             })
@@ -299,14 +301,14 @@ impl Engine {
 
     /// The decision at every named operating point (the default one alone if there are none).
     fn decisions(&self, probability: f64) -> Vec<Decision> {
-        let names: Vec<Option<&str>> = if self.points.is_empty() {
-            vec![None]
+        let points: Vec<(String, f64)> = if self.points.is_empty() {
+            self.screener.operating_point(None).into_iter().collect()
         } else {
-            self.points.iter().map(|p| Some(p.name.as_str())).collect()
+            let named = self.points.iter();
+            named.map(|p| (p.name.clone(), p.threshold)).collect()
         };
-        names
+        points
             .into_iter()
-            .filter_map(|name| self.screener.operating_point(name).ok())
             .map(|(operating_point, threshold)| {
                 let positive = probability >= threshold;
                 Decision {

@@ -4,12 +4,14 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
+
 use crate::engine::Pictures;
 
 /// One screening's pictures, and its heat map once drawn (drawn on first request).
 pub struct Entry {
     pub pictures: Arc<Pictures>,
-    pub heat_png: Mutex<Option<Arc<Vec<u8>>>>,
+    pub heat_png: Mutex<Option<Bytes>>,
 }
 
 /// The last `capacity` screenings' pictures; the oldest is dropped first.

@@ -57,6 +57,16 @@ impl Answer {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
+    /// Fails with the body (the server's JSON error) unless the status is 200.
+    fn assert_ok(&self) {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+
     fn error_code(&self) -> String {
         self.json()["error"]["code"]
             .as_str()
@@ -138,12 +148,7 @@ async fn a_real_x_ray_is_screened_kept_and_shown() {
     let bytes = std::fs::read(shenzhen(TB_XRAY)).unwrap();
     let (content_type, body) = multipart(&[(TB_XRAY, &bytes)]);
     let answer = post_raw(&state, "/v1/screen", &content_type, body).await;
-    assert_eq!(
-        answer.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    answer.assert_ok();
     let result = answer.json();
     let probability = result["probability"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&probability));
@@ -372,12 +377,7 @@ async fn a_lateral_view_is_screened_with_a_flag() {
         dicom.to_bytes().unwrap(),
     )
     .await;
-    assert_eq!(
-        answer.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    answer.assert_ok();
     let result = answer.json();
     assert_eq!(result["image"]["format"], "dicom");
     assert_eq!(result["image"]["view_position"], "LL");
