@@ -257,6 +257,19 @@ pub fn shipped_model_path(file_name: &str, env: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// Hex SHA-256 of the model file at `path`: which weights produced a result.
+pub fn file_sha256(path: &Path) -> Result<String, ModelFileError> {
+    use sha2::{Digest, Sha256};
+    let io = |source| ModelFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(io)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// The model card of the file at `path`, reading only the header.
 pub fn read_card(path: &Path) -> Result<ModelCard, ModelFileError> {
     let metadata = read_metadata(path)?;

@@ -5,11 +5,13 @@
 //! so a file is scored the same way everywhere.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::tensor::Device;
 use burn::tensor::activation::sigmoid;
 use cxr_core::augment::AugmentConfig;
-use cxr_core::preprocess::{ChwTensor, PreprocessError, fit, to_tensor};
+use cxr_core::lungs::{BoundingBox, LungCropper};
+use cxr_core::preprocess::{ChwTensor, PreprocessError, crop_lungs, fit, to_tensor};
 use cxr_core::quality::{QualityConfig, QualityReport, check_quality};
 use cxr_core::{DecodeError, DecodeLimits, DecodedImage, decode_bytes, decode_file};
 use rand::SeedableRng;
@@ -20,6 +22,7 @@ use crate::batch::batch_tensor;
 use crate::classifier::{self, Classifier};
 use crate::device::inference_device;
 use crate::model_file::{ModelCard, ModelFileError};
+use crate::segmentation::{self, LungSegmenter, SegmentationError};
 
 /// Images scored per forward pass: large enough to amortise per-call overhead, small enough
 /// to keep memory flat with 3000 px sources.
@@ -35,6 +38,8 @@ pub enum PredictError {
     Model(#[from] ModelFileError),
     #[error("no model given and no shipped model found (models/{file} or ${env}); pass a model file", file = classifier::DEFAULT_MODEL_FILE, env = classifier::MODEL_ENV)]
     NoDefaultModel,
+    #[error("the model crops X-rays to the lungs, but no lung model can be loaded: {0}")]
+    LungModel(#[source] Box<SegmentationError>),
     #[error("the model has no operating point {name:?}; it has: {available}")]
     UnknownOperatingPoint { name: String, available: String },
     #[error(transparent)]
@@ -74,6 +79,25 @@ pub struct Screening {
     /// The class name of the decision, e.g. "tb" or "normal".
     pub decision: String,
     pub quality: QualityReport,
+    /// What the card's lung crop did; absent for models that see the whole X-ray.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lung_crop: Option<LungCropReport>,
+}
+
+/// What the card's lung crop did to one X-ray: the region the network saw, or why it saw the
+/// whole image (the lung checks failed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LungCropReport {
+    pub region: Option<BoundingBox>,
+    pub fallback: Option<String>,
+}
+
+/// The network inputs of one image and what its lung crop did.
+#[derive(Debug)]
+pub struct Views {
+    /// The image itself, then the augmented views.
+    pub inputs: Vec<ChwTensor>,
+    pub lung_crop: Option<LungCropReport>,
 }
 
 /// A loaded classifier ready to screen images.
@@ -81,6 +105,8 @@ pub struct Screener {
     classifier: Classifier,
     card: ModelCard,
     device: Device,
+    /// The lung model of a card whose preprocessing crops to the lungs.
+    lungs: Option<Arc<LungSegmenter>>,
     pub limits: DecodeLimits,
     pub quality: QualityConfig,
 }
@@ -94,18 +120,30 @@ impl Screener {
         };
         let device = inference_device();
         let (classifier, card) = classifier::load(&path, &device)?;
-        Ok(Self::new(classifier, card, device))
+        let mut screener = Self::new(classifier, card, device);
+        if screener.card.preprocess.lung_crop.is_some() {
+            screener.lungs = Some(Arc::new(load_crop_lung_model()?));
+        }
+        Ok(screener)
     }
 
-    /// Wraps a classifier (BatchNorm is folded here, for speed) and its card.
+    /// Wraps a classifier (BatchNorm is folded here, for speed) and its card. A card that
+    /// crops to the lungs also needs [`Self::with_lungs`].
     pub fn new(classifier: Classifier, card: ModelCard, device: Device) -> Self {
         Self {
             classifier: classifier.fold_batchnorm(),
             card,
             device,
+            lungs: None,
             limits: DecodeLimits::default(),
             quality: QualityConfig::default(),
         }
+    }
+
+    /// Uses `lungs` for the card's lung crop.
+    pub fn with_lungs(mut self, lungs: Arc<LungSegmenter>) -> Self {
+        self.lungs = Some(lungs);
+        self
     }
 
     pub fn card(&self) -> &ModelCard {
@@ -225,15 +263,19 @@ impl Screener {
         let (point, threshold) = self.operating_point(options.operating_point.as_deref())?;
         let views = options.tta_views + 1;
         let mut inputs = Vec::with_capacity(images.len() * views);
+        let mut crops = Vec::with_capacity(images.len());
         for (index, (path, image)) in images.iter().enumerate() {
             let seed = options.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            inputs.extend(self.views(path, image, options.tta_views, seed)?);
+            let image_views = self.views(path, image, options.tta_views, seed)?;
+            inputs.extend(image_views.inputs);
+            crops.push(image_views.lung_crop);
         }
         let probabilities = self.probabilities(inputs)?;
         Ok(images
             .iter()
             .zip(probabilities.chunks(views))
-            .map(|((_, image), views)| {
+            .zip(crops)
+            .map(|(((_, image), views), lung_crop)| {
                 let probability = views.iter().sum::<f64>() / views.len() as f64;
                 let positive = probability >= threshold;
                 Screening {
@@ -244,34 +286,49 @@ impl Screener {
                     positive,
                     decision: self.class_name(positive),
                     quality: check_quality(image, &self.quality),
+                    lung_crop,
                 }
             })
             .collect())
     }
 
-    /// The network inputs of one image: the image itself, then `tta_views` augmented views.
+    /// The network inputs of one image: the image itself (cut to its lungs when the card
+    /// says so), then `tta_views` augmented views.
     pub fn views(
         &self,
         path: &Path,
         image: &DecodedImage,
         tta_views: usize,
         seed: u64,
-    ) -> Result<Vec<ChwTensor>, PredictError> {
+    ) -> Result<Views, PredictError> {
         let spec = &self.card.preprocess;
         let preprocess_error = |source| PredictError::Preprocess {
             path: path.to_path_buf(),
             source,
         };
-        let fitted = fit(&image.image, spec).map_err(preprocess_error)?;
+        let lungs = self.lungs.as_deref().map(|lungs| lungs as &dyn LungCropper);
+        let cropped = crop_lungs(&image.image, spec, lungs).map_err(preprocess_error)?;
+        let fitted = fit(
+            cropped.as_ref().map_or(&image.image, |crop| &crop.image),
+            spec,
+        )
+        .map_err(preprocess_error)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let augment = AugmentConfig::paper();
         let draws = std::iter::once(None)
             .chain((0..tta_views).map(|_| Some(augment.sample(&mut rng))))
             .collect::<Vec<_>>();
-        draws
+        let inputs = draws
             .iter()
             .map(|params| to_tensor(&fitted, spec, params.as_ref()).map_err(preprocess_error))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(Views {
+            inputs,
+            lung_crop: cropped.map(|crop| LungCropReport {
+                region: crop.region,
+                fallback: crop.fallback,
+            }),
+        })
     }
 
     /// Probabilities of preprocessed inputs, [`BATCH_SIZE`] at a time.
@@ -299,6 +356,14 @@ impl Screener {
             .cloned()
             .unwrap_or_else(|| fallback.to_string())
     }
+}
+
+/// The lung model for a card's lung crop: the shipped one, or `$CXR_LUNG_MODEL`. Whether it
+/// is the one the card was trained with is checked (by sha256) when it crops.
+fn load_crop_lung_model() -> Result<LungSegmenter, PredictError> {
+    let path = segmentation::default_model_path()
+        .ok_or_else(|| PredictError::LungModel(Box::new(SegmentationError::NoDefaultModel)))?;
+    LungSegmenter::load(&path).map_err(|source| PredictError::LungModel(Box::new(source)))
 }
 
 fn standard_deviation(values: &[f64], mean: f64) -> f64 {

@@ -5,8 +5,10 @@ mod train_support;
 
 use std::sync::atomic::AtomicBool;
 
+use cxr_core::lungs::LungCropSpec;
 use cxr_nn::classifier;
 use cxr_nn::model_file::{self, ModelKind};
+use cxr_nn::predict::{ScreenOptions, Screener};
 use cxr_nn::train::{MODEL_FILE, TrainRequest, train};
 
 #[test]
@@ -103,4 +105,59 @@ fn cross_validation_reports_every_fold_and_trains_a_final_model() {
             .iter()
             .any(|v| v.name.contains("cross-validation"))
     );
+}
+
+#[test]
+fn a_lung_crop_recipe_pins_its_lung_model_in_the_card_and_prediction_crops_too() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_blob_dataset(&data, 12);
+    let caches = train_support::private_caches(dir.path());
+    let mut recipe = train_support::tiny_recipe(1, 0);
+    recipe.preprocess.lung_crop = Some(LungCropSpec::default());
+    let request = TrainRequest {
+        data: data.clone(),
+        out: dir.path().join("run"),
+        recipe: recipe.clone(),
+        folds: None,
+    };
+    let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+
+    let lungs = cxr_nn::segmentation::default_model_path().expect("shipped lung model");
+    let crop = report
+        .card
+        .preprocess
+        .lung_crop
+        .clone()
+        .expect("crop on the card");
+    assert_eq!(
+        crop.lung_model_sha256,
+        model_file::file_sha256(&lungs).unwrap()
+    );
+    assert_eq!(crop.margin, LungCropSpec::default().margin);
+
+    // The model crops at prediction time without being told; here the cartoons are no
+    // chest X-rays, so the lung checks fail and the screening says it kept the whole image.
+    let screener = Screener::load(Some(&report.model)).expect("load");
+    let image = data.join("tb").join("tb_000.png");
+    let screening = screener
+        .screen_files(&[image], &ScreenOptions::default(), |_| {})
+        .expect("screen")
+        .remove(0)
+        .expect("screening");
+    let lung_crop = screening.lung_crop.expect("lung crop reported");
+    assert!(lung_crop.region.is_some() || lung_crop.fallback.is_some());
+
+    // A recipe pinned to another lung model is refused, naming both.
+    recipe.preprocess.lung_crop = Some(LungCropSpec {
+        lung_model_sha256: "0".repeat(64),
+        ..LungCropSpec::default()
+    });
+    let pinned = TrainRequest {
+        recipe,
+        out: dir.path().join("pinned"),
+        ..request
+    };
+    let error = train(&pinned, &caches, &AtomicBool::new(false)).unwrap_err();
+    assert!(error.to_string().contains(&"0".repeat(64)), "{error}");
 }

@@ -7,7 +7,7 @@ use cxr_core::lungs::{LungCheck, LungMask, scale_nearest};
 use cxr_core::report::fit_within;
 use cxr_core::{DecodeError, DecodeLimits, DecodedImage, GrayImage, decode_bytes};
 use cxr_nn::explain::{CamMethod, explain};
-use cxr_nn::predict::{PredictError, ScreenOptions, Screener, Screening};
+use cxr_nn::predict::{LungCropReport, PredictError, ScreenOptions, Screener, Screening};
 use cxr_nn::segmentation::LungSegmenter;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -113,6 +113,9 @@ pub struct Findings {
     pub decisions: Vec<Decision>,
     pub flags: Vec<Flag>,
     pub lungs: Option<LungSummary>,
+    /// The region the model saw, for models that crop to the lungs; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lung_crop: Option<LungCropReport>,
 }
 
 /// A screened upload: its findings and the pictures kept for the page.
@@ -286,6 +289,7 @@ impl Engine {
                 })
                 .collect(),
             lungs: segmentation.map(|s| lung_summary(&s.check)),
+            lung_crop: screening.lung_crop.clone(),
         };
         Ok(Screened {
             findings,

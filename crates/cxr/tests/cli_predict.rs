@@ -3,7 +3,15 @@
 
 mod screening_support;
 
-use screening_support::{cxr, text, tiny_model, write_dicom, write_png};
+use std::path::{Path, PathBuf};
+
+use screening_support::{cxr, text, tiny_model, tiny_model_with_lung_crop, write_dicom, write_png};
+
+fn shenzhen(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/shenzhen/images")
+        .join(name)
+}
 
 #[test]
 fn screens_png_and_dicom_and_reports_bad_files() {
@@ -73,4 +81,110 @@ fn nothing_readable_or_an_unknown_operating_point_fails() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("no operating point \"who-min\""));
+}
+
+#[test]
+fn a_model_trained_on_lung_crops_crops_real_x_rays_and_explains_only_the_crop() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model_with_lung_crop(&dir.path().join("crop.safetensors"));
+    let xray = shenzhen("CHNCXR_0001_0.png");
+    let output = cxr(&["predict", model.to_str().unwrap(), xray.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    assert_eq!(&reader.headers().unwrap()[8], "lung_crop");
+    let row = reader.records().next().unwrap().unwrap();
+    let region: Vec<usize> = row[8].split(' ').map(|v| v.parse().unwrap()).collect();
+    let decoded = cxr_core::decode_file(&xray, &Default::default()).unwrap();
+    let (width, height) = (decoded.image.width, decoded.image.height);
+    // Both lungs of a frontal X-ray: most of its width and height, inside it.
+    assert!(
+        region[0] + region[2] <= width && region[1] + region[3] <= height,
+        "{region:?}"
+    );
+    assert!(
+        region[2] > width / 2 && region[3] > height / 3,
+        "{region:?}"
+    );
+    assert!(region[2] < width || region[3] < height, "{region:?}");
+
+    // The heat map covers the region the model saw and nothing outside it.
+    let screener = cxr_nn::predict::Screener::load(Some(&model)).unwrap();
+    let explanation = cxr_nn::explain::explain(
+        &screener,
+        &xray,
+        &decoded,
+        cxr_nn::explain::CamMethod::GradCam,
+        None,
+    )
+    .unwrap();
+    let inside = |x: usize, y: usize| {
+        (region[0]..region[0] + region[2]).contains(&x)
+            && (region[1]..region[1] + region[3]).contains(&y)
+    };
+    for (index, &heat) in explanation.heat.pixels.iter().enumerate() {
+        if !inside(index % width, index / width) {
+            assert_eq!(heat, 0.0, "heat outside the crop at {index}");
+        }
+    }
+
+    // No usable lung model: refused before any image, saying why.
+    let other = dir.path().join("other-lungs.safetensors");
+    std::fs::write(&other, b"not a model").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cxr"))
+        .args(["predict", model.to_str().unwrap(), xray.to_str().unwrap()])
+        .env("CXR_LUNG_MODEL", &other)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("lung model") && stderr.contains("other-lungs.safetensors"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_large_x_ray_is_cropped_like_its_small_copy() {
+    // Lungs of a 2048 px X-ray are found on a copy scaled down to 1024 px; the box must land
+    // where the 512 px original's box lands, scaled up.
+    let lungs = cxr_nn::segmentation::LungSegmenter::load(
+        &cxr_nn::segmentation::default_model_path().unwrap(),
+    )
+    .unwrap();
+    let xray = cxr_core::decode_file(&shenzhen("CHNCXR_0327_1.png"), &Default::default()).unwrap();
+    let large = cxr_core::preprocess::fit(
+        &xray.image,
+        &cxr_core::preprocess::PreprocessSpec {
+            input_size: cxr_core::preprocess::InputSize {
+                width: 2048,
+                height: 2048,
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let spec = cxr_core::lungs::LungCropSpec::default();
+    let small_box = lungs
+        .crop(&xray.image, &spec)
+        .unwrap()
+        .region
+        .expect("lungs found");
+    let large_box = lungs
+        .crop(&large, &spec)
+        .unwrap()
+        .region
+        .expect("lungs found");
+    let scale = large.width as f64 / xray.image.width as f64;
+    for (small, large) in [
+        (small_box.x, large_box.x),
+        (small_box.y, large_box.y),
+        (small_box.width, large_box.width),
+        (small_box.height, large_box.height),
+    ] {
+        let expected = small as f64 * scale;
+        assert!(
+            (large as f64 - expected).abs() <= 0.03 * large.max(1) as f64 + 16.0,
+            "{small_box:?} vs {large_box:?}"
+        );
+    }
 }

@@ -86,17 +86,34 @@ impl BoundingBox {
 
 /// The crop step a model card can name: crop the X-ray to its lungs plus `margin` (a fraction
 /// of the lung box's width and height on each side) before resizing it to the network input.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LungCropSpec {
     pub margin: f32,
+    /// SHA-256 of the lung model file that finds the lungs. Training fills it in, so that a
+    /// classifier is only ever fed the crops of the lung model it was trained with.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub lung_model_sha256: String,
 }
 
 impl Default for LungCropSpec {
     fn default() -> Self {
         // Keeps the costophrenic angles and the apices, which the mask edge can cut.
-        Self { margin: 0.05 }
+        Self {
+            margin: 0.05,
+            lung_model_sha256: String::new(),
+        }
     }
+}
+
+/// Finds the lungs for the `lung_crop` step. cxr-core runs no networks: cxr-nn's lung model
+/// implements this, and the preprocessing cache and the screener call it.
+pub trait LungCropper: Send + Sync {
+    /// SHA-256 of the lung model file, as [`LungCropSpec::lung_model_sha256`] records it.
+    fn lung_model_sha256(&self) -> &str;
+
+    /// `image` cut to its lungs, or kept whole with the reason (see [`crop_to_lungs`]).
+    fn crop(&self, image: &GrayImage, spec: &LungCropSpec) -> Result<CropOutcome, String>;
 }
 
 /// What cropping did to one image.
@@ -210,7 +227,10 @@ mod tests {
             ..CheckLimits::default()
         };
         let passed = check(&mask, &limits);
-        let spec = LungCropSpec { margin: 0.0 };
+        let spec = LungCropSpec {
+            margin: 0.0,
+            ..LungCropSpec::default()
+        };
         let cropped = crop_to_lungs(&image, &mask, &passed, &spec);
         assert_eq!((cropped.image.width, cropped.image.height), (6, 2));
         assert_eq!(cropped.image.get(0, 0), image.get(1, 1));

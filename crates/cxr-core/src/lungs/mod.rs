@@ -12,7 +12,7 @@ mod zones;
 
 pub use checks::{CheckFailure, CheckLimits, LungCheck, check};
 pub use cleanup::{CleanupParams, clean};
-pub use crop::{BoundingBox, CropOutcome, LungCropSpec, crop_to_lungs};
+pub use crop::{BoundingBox, CropOutcome, LungCropSpec, LungCropper, crop_to_lungs};
 pub use morphology::{close, dilate, erode};
 pub use overlap::Overlap;
 pub use render::{RenderError, mask_png, outline_layer_png, outline_png, scale_nearest};

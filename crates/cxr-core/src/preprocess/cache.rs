@@ -9,13 +9,15 @@
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::{PreprocessError, PreprocessSpec, fit};
+use super::{PreprocessError, PreprocessSpec, check_lung_model, crop_lungs, fit};
 use crate::decode::{DecodeError, DecodeLimits, decode_bytes, read_limited};
 use crate::image::GrayImage;
+use crate::lungs::LungCropper;
 
 const MAGIC: &[u8; 8] = b"CXRFIT\0\0";
 /// Bump when the entry layout or the fitting algorithm changes: old entries then miss.
@@ -34,12 +36,26 @@ pub struct CacheStats {
 }
 
 /// A directory of fitted images, safe to share between threads and processes.
-#[derive(Debug)]
 pub struct PreprocessCache {
     dir: PathBuf,
+    /// The lung model for specs that crop to the lungs; its sha256 is in their fingerprint.
+    lungs: Option<Arc<dyn LungCropper>>,
     hits: AtomicU64,
     misses: AtomicU64,
     repaired: AtomicU64,
+}
+
+impl std::fmt::Debug for PreprocessCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreprocessCache")
+            .field("dir", &self.dir)
+            .field(
+                "lung_model_sha256",
+                &self.lungs.as_ref().map(|lungs| lungs.lung_model_sha256()),
+            )
+            .field("stats", &self.stats())
+            .finish()
+    }
 }
 
 impl PreprocessCache {
@@ -52,10 +68,17 @@ impl PreprocessCache {
         })?;
         Ok(Self {
             dir,
+            lungs: None,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             repaired: AtomicU64::new(0),
         })
+    }
+
+    /// Crops to the lungs with `lungs` for specs that name a lung crop.
+    pub fn with_lungs(mut self, lungs: Arc<dyn LungCropper>) -> Self {
+        self.lungs = Some(lungs);
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -70,8 +93,8 @@ impl PreprocessCache {
         }
     }
 
-    /// The fitted image for the file at `path` (see [`fit`]), from disk when cached.
-    /// Finish it with `to_tensor`, with or without augmentation.
+    /// The fitted image for the file at `path` (lung crop when the spec names one, then
+    /// [`fit`]), from disk when cached. Finish it with `to_tensor`, with or without augmentation.
     pub fn get_or_compute(
         &self,
         path: &Path,
@@ -79,6 +102,12 @@ impl PreprocessCache {
         limits: &DecodeLimits,
     ) -> Result<GrayImage, PreprocessError> {
         spec.validate()?;
+        let lungs = self.lungs.as_deref();
+        if spec.lung_crop.is_some() && check_lung_model(spec, lungs)?.is_none() {
+            return Err(PreprocessError::LungCrop(
+                "the spec crops to the lungs but the cache has no lung model".into(),
+            ));
+        }
         let bytes = read_limited(path, limits).map_err(|kind| DecodeError {
             path: path.to_path_buf(),
             kind,
@@ -99,17 +128,30 @@ impl PreprocessCache {
             // Unreadable entries are treated like corrupt ones: recompute and replace.
             Err(_) => self.repaired.fetch_add(1, Ordering::Relaxed),
         };
-        let fitted = fit(&decode_bytes(&bytes, path, limits)?.image, spec)?;
+        let decoded = decode_bytes(&bytes, path, limits)?.image;
+        let cropped = crop_lungs(&decoded, spec, lungs).map_err(|error| match error {
+            PreprocessError::LungCrop(reason) => {
+                PreprocessError::LungCrop(format!("{}: {reason}", path.display()))
+            }
+            other => other,
+        })?;
+        let fitted = fit(cropped.as_ref().map_or(&decoded, |crop| &crop.image), spec)?;
         self.store(&entry, &fitted)?;
         Ok(fitted)
     }
 
-    /// `<dir>/<sha256(file sha256, format version, fit-relevant spec)>.fit`.
+    /// `<dir>/<sha256(file sha256, format version, fit-relevant spec)>.fit`; the spec's lung
+    /// crop, when it has one, counts with the sha256 of the lung model that cuts it.
     fn entry_path(&self, file_bytes: &[u8], spec: &PreprocessSpec) -> PathBuf {
         let mut key = Sha256::new();
         key.update(Sha256::digest(file_bytes));
         key.update(FORMAT_VERSION.to_le_bytes());
         key.update(spec.fit_fingerprint().as_bytes());
+        if spec.lung_crop.is_some()
+            && let Some(lungs) = &self.lungs
+        {
+            key.update(lungs.lung_model_sha256().as_bytes());
+        }
         self.dir
             .join(format!("{}.fit", hex::encode(key.finalize())))
     }
@@ -189,6 +231,79 @@ fn checksum(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lungs::{BoundingBox, CropOutcome, LungCropSpec};
+
+    /// "Finds" the lungs in the left half of every image.
+    struct LeftHalf(&'static str);
+
+    impl LungCropper for LeftHalf {
+        fn lung_model_sha256(&self) -> &str {
+            self.0
+        }
+
+        fn crop(&self, image: &GrayImage, _: &LungCropSpec) -> Result<CropOutcome, String> {
+            let region = BoundingBox {
+                x: 0,
+                y: 0,
+                width: image.width / 2,
+                height: image.height,
+            };
+            Ok(CropOutcome {
+                image: region.crop(image),
+                region: Some(region),
+                fallback: None,
+            })
+        }
+    }
+
+    #[test]
+    fn a_lung_crop_spec_needs_its_lung_model_and_caches_the_crop() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ramp.png");
+        image::GrayImage::from_fn(64, 32, |x, _| image::Luma([(x * 4) as u8]))
+            .save(&file)
+            .unwrap();
+        let plain = PreprocessSpec {
+            input_size: super::super::InputSize {
+                width: 16,
+                height: 16,
+            },
+            ..PreprocessSpec::default()
+        };
+        let cropping = PreprocessSpec {
+            lung_crop: Some(LungCropSpec {
+                lung_model_sha256: "aaaa".into(),
+                ..LungCropSpec::default()
+            }),
+            ..plain.clone()
+        };
+        let limits = DecodeLimits::default();
+
+        let without = PreprocessCache::new(dir.path().join("c")).unwrap();
+        let error = without
+            .get_or_compute(&file, &cropping, &limits)
+            .unwrap_err();
+        assert!(error.to_string().contains("no lung model"), "{error}");
+
+        let other = PreprocessCache::new(dir.path().join("c")).unwrap();
+        let other = other.with_lungs(Arc::new(LeftHalf("bbbb")));
+        let error = other.get_or_compute(&file, &cropping, &limits).unwrap_err();
+        assert!(error.to_string().contains("aaaa"), "{error}");
+
+        let cache = PreprocessCache::new(dir.path().join("c")).unwrap();
+        let cache = cache.with_lungs(Arc::new(LeftHalf("aaaa")));
+        let cropped = cache.get_or_compute(&file, &cropping, &limits).unwrap();
+        let whole = cache.get_or_compute(&file, &plain, &limits).unwrap();
+        // The left half is the dark half of the ramp.
+        let mean = |image: &GrayImage| image.pixels.iter().sum::<f32>() / image.pixels.len() as f32;
+        assert!(mean(&cropped) < 0.6 * mean(&whole));
+        assert_eq!(
+            cache.get_or_compute(&file, &cropping, &limits).unwrap(),
+            cropped
+        );
+        assert_eq!(cache.stats().hits, 1);
+        assert_eq!(cache.stats().misses, 2);
+    }
 
     #[test]
     fn entries_round_trip() {

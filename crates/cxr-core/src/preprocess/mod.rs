@@ -2,8 +2,10 @@
 //! [`PreprocessSpec`] stored in the model file, so that training and inference cannot disagree.
 //!
 //! The path has two stages with augmentation between them:
-//! `decode -> fit (resize to the input size, CLAHE, letterbox) -> [augment] -> normalise`.
-//! [`fit`] is the expensive, deterministic part, so it is what [`PreprocessCache`] stores;
+//! `decode -> [lung crop] -> fit (resize to the input size, CLAHE, letterbox) -> [augment] ->
+//! normalise`. The lung crop runs only when the spec names one, with the lung model it names
+//! ([`crop_lungs`]). Crop and [`fit`] are the expensive, deterministic part, so they are what
+//! [`PreprocessCache`] stores;
 //! augmentation then works on the image at network size, exactly as Keras' ImageDataGenerator
 //! did in the paper (it resizes on load and augments the resized image). Augmentation is
 //! resolution-independent (fractions of the size), so inserting it before the resize instead
@@ -27,6 +29,7 @@ pub use tensor::ChwTensor;
 use crate::augment::AugmentParams;
 use crate::decode::{DecodeError, DecodeLimits, decode_bytes, png_rows, read_file};
 use crate::image::GrayImage;
+use crate::lungs::{CropOutcome, LungCropper};
 
 /// Why an image could not be preprocessed.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,8 @@ pub enum PreprocessError {
         expected_width: usize,
         expected_height: usize,
     },
+    #[error("lung crop: {0}")]
+    LungCrop(String),
     #[error("preprocessing cache {}: {source}", path.display())]
     Cache {
         path: PathBuf,
@@ -54,8 +59,47 @@ pub enum PreprocessError {
     },
 }
 
+/// The first stage when the spec names a lung crop: `image` cut to its lungs by `lungs`, or
+/// kept whole with the reason when the lung checks fail. `None` when the spec names no crop.
+/// An error when it does but no lung model, or another one than the spec names, is given.
+pub fn crop_lungs(
+    image: &GrayImage,
+    spec: &PreprocessSpec,
+    lungs: Option<&dyn LungCropper>,
+) -> Result<Option<CropOutcome>, PreprocessError> {
+    let Some(crop) = &spec.lung_crop else {
+        return Ok(None);
+    };
+    let lungs = check_lung_model(spec, lungs)?.ok_or_else(|| {
+        PreprocessError::LungCrop("the spec crops to the lungs but no lung model is loaded".into())
+    })?;
+    lungs
+        .crop(image, crop)
+        .map(Some)
+        .map_err(PreprocessError::LungCrop)
+}
+
+/// `lungs` when it is the lung model the spec's crop names (any, if the spec names none).
+fn check_lung_model<'a>(
+    spec: &PreprocessSpec,
+    lungs: Option<&'a dyn LungCropper>,
+) -> Result<Option<&'a dyn LungCropper>, PreprocessError> {
+    if let (Some(crop), Some(model)) = (&spec.lung_crop, lungs) {
+        let wanted = &crop.lung_model_sha256;
+        if !wanted.is_empty() && wanted != model.lung_model_sha256() {
+            return Err(PreprocessError::LungCrop(format!(
+                "the model was trained on the crops of lung model sha256 {wanted}, but the \
+                 loaded lung model is sha256 {}",
+                model.lung_model_sha256()
+            )));
+        }
+    }
+    Ok(lungs)
+}
+
 /// Brings a decoded image to the spec's input size: resize (antialiased; stretched, or
 /// aspect-preserving inside a black letterbox), then CLAHE on the image area. Gray, [0, 1].
+/// It does not crop: [`crop_lungs`] comes first when the spec names a lung crop.
 pub fn fit(image: &GrayImage, spec: &PreprocessSpec) -> Result<GrayImage, PreprocessError> {
     spec.validate()?;
     if image.pixels.is_empty() {

@@ -381,7 +381,10 @@ mod tests {
         let plain = PreprocessSpec::default();
         assert!(!plain.to_json().contains("lung_crop"));
         let cropped = PreprocessSpec {
-            lung_crop: Some(LungCropSpec { margin: 0.1 }),
+            lung_crop: Some(LungCropSpec {
+                margin: 0.1,
+                ..LungCropSpec::default()
+            }),
             ..plain.clone()
         };
         assert!(cropped.to_json().contains(r#""lung_crop":{"margin":0.1}"#));

@@ -8,7 +8,7 @@ use std::path::Path;
 use burn::module::Module;
 use cxr_core::DecodedImage;
 use cxr_core::image::GrayImage;
-use cxr_core::lungs::{LungMask, LungZones, Zone};
+use cxr_core::lungs::{BoundingBox, LungMask, LungZones, Zone};
 use cxr_core::preprocess::{InputSize, PreprocessSpec, ResizeMode, fit};
 use serde::Serialize;
 
@@ -64,13 +64,28 @@ pub fn explain(
     lungs: Option<&LungMask>,
 ) -> Result<Explanation, ExplainError> {
     let classifier = screener.classifier();
-    let inputs = screener.views(path, image, 0, 0)?;
-    let features = classifier.feature_map(batch_tensor(inputs, screener.device()));
+    let views = screener.views(path, image, 0, 0)?;
+    let features = classifier.feature_map(batch_tensor(views.inputs, screener.device()));
     let head = classifier.head.valid().to_device(&training_device());
     let cam = class_activation_map(features, |f| head.forward(f), method)?;
     let (width, height) = (image.image.width, image.image.height);
-    let mut heat =
-        upsample(&cam.map, width, height).map_err(|e| ExplainError::Tensor(e.to_string()))?;
+    // A model that saw only the lung crop explains only that region; no heat outside it.
+    let region = views
+        .lung_crop
+        .and_then(|crop| crop.region)
+        .unwrap_or(BoundingBox {
+            x: 0,
+            y: 0,
+            width,
+            height,
+        });
+    let region_heat = upsample(&cam.map, region.width, region.height)
+        .map_err(|e| ExplainError::Tensor(e.to_string()))?;
+    let mut heat = GrayImage::filled(width, height, 0.0);
+    for (row, values) in region_heat.pixels.chunks_exact(region.width).enumerate() {
+        let start = (region.y + row) * width + region.x;
+        heat.pixels[start..start + region.width].copy_from_slice(values);
+    }
     let zones = match lungs {
         None => Vec::new(),
         Some(mask) => {

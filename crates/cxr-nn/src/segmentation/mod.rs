@@ -22,6 +22,15 @@ use crate::weights::WeightsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SegmentationError {
+    #[error(
+        "no lung model found: neither models/{file} beside the program or in the working \
+         directory, nor ${env}",
+        file = model::DEFAULT_MODEL_FILE,
+        env = model::MODEL_ENV
+    )]
+    NoDefaultModel,
+    #[error("cannot scale the X-ray down to find its lungs: {0}")]
+    Scale(String),
     #[error(transparent)]
     Decode(#[from] cxr_core::DecodeError),
     #[error("{path}: {source}", path = path.display())]

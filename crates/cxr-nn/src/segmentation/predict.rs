@@ -6,16 +6,20 @@ use std::path::Path;
 use burn::tensor::{Tensor, TensorData};
 use cxr_core::image::GrayImage;
 use cxr_core::lungs::{
-    CheckLimits, CleanupParams, CropOutcome, LungCheck, LungCropSpec, LungMask, check, clean,
-    crop_to_lungs,
+    CheckLimits, CleanupParams, CropOutcome, LungCheck, LungCropSpec, LungCropper, LungMask, check,
+    clean, crop_to_lungs,
 };
 use cxr_core::preprocess::preprocess;
+use cxr_core::report::fit_within;
 
 use super::SegmentationError;
 use super::model::{card_threshold, load_model};
 use super::net::{LungNet, resize};
 use crate::device::inference_device;
-use crate::model_file::ModelCard;
+use crate::model_file::{ModelCard, file_sha256};
+
+/// Longest side at which the lungs are found for a crop.
+const CROP_SEGMENTATION_SIDE: usize = 1024;
 
 /// The lungs of one X-ray, at its own size.
 #[derive(Debug, Clone)]
@@ -31,18 +35,23 @@ pub struct Segmentation {
 pub struct LungSegmenter {
     net: LungNet,
     pub card: ModelCard,
+    /// SHA-256 of the file it was loaded from; empty for a network that has no file yet.
+    pub sha256: String,
 }
 
 impl LungSegmenter {
     pub fn load(path: &Path) -> Result<Self, SegmentationError> {
         let (net, card) = load_model(path, &inference_device())?;
-        Ok(Self::new(net, card))
+        let mut segmenter = Self::new(net, card);
+        segmenter.sha256 = file_sha256(path)?;
+        Ok(segmenter)
     }
 
     pub fn new(net: LungNet, card: ModelCard) -> Self {
         Self {
             net: net.fold_batchnorm(),
             card,
+            sha256: String::new(),
         }
     }
 
@@ -101,7 +110,21 @@ impl LungSegmenter {
         image: &GrayImage,
         spec: &LungCropSpec,
     ) -> Result<CropOutcome, SegmentationError> {
-        let lungs = self.segment(image)?;
+        // The box needs no more detail than this; a 3000 px X-ray would otherwise be cleaned
+        // (morphology, components) at full size. `crop_to_lungs` scales the box back.
+        let small = fit_within(image, CROP_SEGMENTATION_SIDE)
+            .map_err(|error| SegmentationError::Scale(error.to_string()))?;
+        let lungs = self.segment(&small)?;
         Ok(crop_to_lungs(image, &lungs.mask, &lungs.check, spec))
+    }
+}
+
+impl LungCropper for LungSegmenter {
+    fn lung_model_sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    fn crop(&self, image: &GrayImage, spec: &LungCropSpec) -> Result<CropOutcome, String> {
+        LungSegmenter::crop(self, image, spec).map_err(|error| error.to_string())
     }
 }

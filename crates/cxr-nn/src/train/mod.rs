@@ -18,9 +18,11 @@ pub mod run;
 pub mod schedule;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use cxr_core::dataset::{ClassNames, Dataset};
+use cxr_core::lungs::LungCropper;
 use cxr_core::metrics::{
     ConfidenceLevel, ConfusionMatrix, ThresholdRule, delong_auc, roc_curve, select_threshold,
 };
@@ -31,6 +33,7 @@ use crate::backbones::BackboneKind;
 use crate::classifier::{self, Classifier, HeadConfig};
 use crate::device::inference_device;
 use crate::model_file::{self, ModelCard, ModelKind, OperatingPoint, TrainingRecord, Validation};
+use crate::segmentation::{self, LungSegmenter};
 use crate::weights;
 use crossval::CrossValidation;
 use data::Partition;
@@ -68,6 +71,8 @@ pub enum TrainError {
     Data(String),
     #[error("metrics: {0}")]
     Metrics(#[from] cxr_core::metrics::MetricsError),
+    #[error("the recipe crops to the lungs, but no lung model can be loaded: {0}")]
+    LungModel(#[source] Box<crate::segmentation::SegmentationError>),
     #[error("interrupted; every finished epoch is saved")]
     Interrupted,
 }
@@ -166,7 +171,8 @@ pub fn train(
         ..HeadConfig::paper(kind.spec().feature_channels)
     };
     let initial = Classifier::new(backbone.clone(), &head, &device);
-    let spec = preprocess_spec(kind, recipe)?;
+    let mut spec = preprocess_spec(kind, recipe)?;
+    let lungs = crop_lung_model(&mut spec)?;
     let card = ModelCard::new(
         ModelKind::Classifier,
         classifier::architecture(kind, &head, spec.input_size.width),
@@ -187,7 +193,10 @@ pub fn train(
     let mut caches = TrunkCaches {
         frozen: cache(backbone.num_stages()),
         fine_tune: cache(recipe.unfreeze_stage()?),
-        images: PreprocessCache::new(&cache_dirs.images)?,
+        images: match lungs {
+            Some(lungs) => PreprocessCache::new(&cache_dirs.images)?.with_lungs(lungs),
+            None => PreprocessCache::new(&cache_dirs.images)?,
+        },
     };
     let run_in = |dir: &Path, partition: &Partition, caches: &mut TrunkCaches| {
         let setup = RunSetup {
@@ -273,6 +282,22 @@ pub fn train(
 }
 
 /// The backbone's preprocessing preset, with the recipe's input size and CLAHE.
+/// The lung model for a spec that crops to the lungs; records its sha256 in the spec, so the
+/// model card names the lung model whose crops the classifier learnt from.
+fn crop_lung_model(spec: &mut PreprocessSpec) -> Result<Option<Arc<dyn LungCropper>>, TrainError> {
+    let Some(crop) = &mut spec.lung_crop else {
+        return Ok(None);
+    };
+    let lung_error = |source| TrainError::LungModel(Box::new(source));
+    let path = segmentation::default_model_path()
+        .ok_or_else(|| lung_error(segmentation::SegmentationError::NoDefaultModel))?;
+    let lungs = LungSegmenter::load(&path).map_err(lung_error)?;
+    if crop.lung_model_sha256.is_empty() {
+        crop.lung_model_sha256 = lungs.sha256.clone();
+    }
+    Ok(Some(Arc::new(lungs)))
+}
+
 fn preprocess_spec(kind: BackboneKind, recipe: &Recipe) -> Result<PreprocessSpec, TrainError> {
     let mut spec = PreprocessSpec::preset(kind.spec().preprocess_preset)?;
     if let Some(side) = recipe.preprocess.input_size {
@@ -282,6 +307,7 @@ fn preprocess_spec(kind: BackboneKind, recipe: &Recipe) -> Result<PreprocessSpec
         };
     }
     spec.clahe = recipe.preprocess.clahe;
+    spec.lung_crop = recipe.preprocess.lung_crop.clone();
     spec.validate()?;
     Ok(spec)
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use cxr_core::augment::AugmentConfig;
+use cxr_core::lungs::LungCropSpec;
 use cxr_core::preprocess::ClaheParams;
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,10 @@ pub struct PreprocessChoice {
     /// Contrast-limited adaptive histogram equalisation after resizing (evens out exposure
     /// differences between hospitals and machines).
     pub clahe: Option<ClaheParams>,
+    /// Crop every X-ray to its lungs (found by the shipped lung model, or `$CXR_LUNG_MODEL`)
+    /// before resizing: `lung_crop = { margin = 0.05 }`. The model card records the crop and
+    /// the lung model's sha256, so prediction crops the same way.
+    pub lung_crop: Option<LungCropSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -369,6 +374,25 @@ mod tests {
         assert!(err.to_string().contains("efficientnet-lite0"), "{err}");
         let err = Recipe::from_toml("[fine_tune]\nunfreeze_from = \"mixed99\"").expect_err("stage");
         assert!(err.to_string().contains("mixed10"), "{err}");
+    }
+
+    #[test]
+    fn every_recipe_in_the_repository_reads_and_validates() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../recipes");
+        let mut read = 0;
+        for entry in std::fs::read_dir(&dir).expect("recipes/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let recipe = Recipe::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+                recipe
+                    .validate()
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                read += 1;
+            }
+        }
+        assert!(read >= 3, "only {read} recipes in {}", dir.display());
+        let crop = Recipe::from_file(&dir.join("cxr-tb-lungcrop.toml")).expect("lung crop");
+        assert_eq!(crop.preprocess.lung_crop.map(|c| c.margin), Some(0.05));
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub fn run(args: PredictArgs, json: bool) -> anyhow::Result<ExitCode> {
             "decision",
             "flags",
             "error",
+            "lung_crop",
         ])?;
     }
     let mut read = 0;
@@ -108,6 +109,18 @@ fn flags(screening: &Screening) -> Vec<&'static str> {
     screening.quality.flags.iter().map(|f| f.as_str()).collect()
 }
 
+/// "x y width height" of the lung crop, "full image: REASON" when the lung checks failed, and
+/// empty for models that see the whole X-ray.
+fn lung_crop_cell(screening: &Screening) -> String {
+    match &screening.lung_crop {
+        None => String::new(),
+        Some(crop) => match (&crop.region, &crop.fallback) {
+            (Some(r), _) => format!("{} {} {} {}", r.x, r.y, r.width, r.height),
+            (None, reason) => format!("full image: {}", reason.as_deref().unwrap_or("no lungs")),
+        },
+    }
+}
+
 fn json_line(path: &Path, result: &Result<Screening, PredictError>) -> serde_json::Value {
     match result {
         Ok(s) => json!({
@@ -118,6 +131,7 @@ fn json_line(path: &Path, result: &Result<Screening, PredictError>) -> serde_jso
             "threshold": s.threshold,
             "decision": s.decision,
             "flags": flags(s),
+            "lung_crop": s.lung_crop,
         }),
         Err(error) => json!({
             "path": path,
@@ -142,11 +156,13 @@ fn csv_record(path: &Path, result: &Result<Screening, PredictError>) -> Vec<Stri
             s.decision.clone(),
             flags(s).join(";"),
             String::new(),
+            lung_crop_cell(s),
         ],
         Err(error) => {
             let mut record = vec![path];
             record.extend(std::iter::repeat_n(String::new(), 6));
             record.push(error.to_string());
+            record.push(String::new());
             record
         }
     }

@@ -18,6 +18,20 @@ const INPUT: usize = 64;
 
 /// Saves a randomly initialised EfficientNet-Lite0 classifier (8-unit head, 64 px input).
 pub fn tiny_model(path: &Path) -> PathBuf {
+    save_tiny_model(path, None)
+}
+
+/// [`tiny_model`] whose card crops X-rays to the lungs found by the shipped lung model.
+pub fn tiny_model_with_lung_crop(path: &Path) -> PathBuf {
+    let lungs = cxr_nn::segmentation::default_model_path().expect("shipped lung model");
+    let crop = cxr_core::lungs::LungCropSpec {
+        lung_model_sha256: model_file::file_sha256(&lungs).unwrap(),
+        ..Default::default()
+    };
+    save_tiny_model(path, Some(crop))
+}
+
+fn save_tiny_model(path: &Path, lung_crop: Option<cxr_core::lungs::LungCropSpec>) -> PathBuf {
     let device = inference_device();
     let kind = BackboneKind::EfficientNetLite0;
     let head = HeadConfig {
@@ -30,6 +44,7 @@ pub fn tiny_model(path: &Path) -> PathBuf {
         width: INPUT,
         height: INPUT,
     };
+    spec.lung_crop = lung_crop;
     let card = ModelCard::new(
         ModelKind::Classifier,
         architecture(kind, &head, INPUT),
