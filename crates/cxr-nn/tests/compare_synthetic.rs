@@ -27,6 +27,7 @@ fn two_backbones_on_the_same_folds_then_a_resumed_comparison_retrains_nothing_fi
         out: dir.path().join("compare"),
         recipe: train_support::tiny_recipe(1, 1),
         backbones: vec!["efficientnet-lite0".into(), "alexnet".into()],
+        variants: Vec::new(),
         folds: 3,
         timing: SpeedConfig {
             batch: 2,

@@ -1,9 +1,10 @@
-//! `cxr compare`: several backbones trained with one recipe on the same seeded
-//! cross-validation folds, then tabulated, plotted and tested against the best; resumable.
+//! `cxr compare`: several backbones (and, optionally, recipe variants) trained on the same
+//! seeded cross-validation folds, then tabulated, plotted and tested against the best; resumable.
 //!
 //! The comparison folder holds `compare.json` (what was asked), one `cxr train --folds` run
-//! folder per backbone (`<backbone>/`, skipped when finished, resumed when not), and at the end
-//! `report.json`, `report.md`, `curves_accuracy.png` and `curves_loss.png`.
+//! folder per candidate (`<backbone>/`, or `<backbone>+<variant>/` for a recipe variant;
+//! skipped when finished, resumed when not), and at the end `report.json`, `report.md`,
+//! `curves_accuracy.png` and `curves_loss.png`.
 
 pub mod measure;
 mod report;
@@ -68,13 +69,34 @@ pub struct CompareRequest {
     pub out: PathBuf,
     pub recipe: Recipe,
     pub backbones: Vec<String>,
+    /// Other recipes, each trained with every backbone too (its backbone field is replaced),
+    /// e.g. the same recipe with lung crops: is the change worth it, on the same folds?
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<RecipeVariant>,
     pub folds: usize,
     pub timing: SpeedConfig,
 }
 
-/// One backbone's line of the report.
+/// A recipe compared against the main one; its rows are named `<backbone>+<name>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecipeVariant {
+    pub name: String,
+    pub recipe: Recipe,
+}
+
+/// One row of the comparison: a backbone with the main recipe or a variant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The backbone's name, plus `+<variant>` for a recipe variant; also its folder's name.
+    pub name: String,
+    pub kind: BackboneKind,
+    pub recipe: Recipe,
+}
+
+/// One candidate's line of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackboneResult {
+    /// The candidate's name: the backbone, plus `+<variant>` for a recipe variant.
     pub backbone: String,
     /// False: no pretrained weights here, so it trained from random weights with every stage
     /// trainable in phase 2.
@@ -122,7 +144,7 @@ pub fn compare(
     cache_dirs: &CacheDirs,
     stop: &AtomicBool,
 ) -> Result<CompareReport, CompareError> {
-    let kinds = check(request)?;
+    let candidates = check(request)?;
     let out = &request.out;
     std::fs::create_dir_all(out).map_err(|source| CompareError::Io {
         path: out.clone(),
@@ -142,26 +164,32 @@ pub fn compare(
     }
     write_json(&request_path, request)?;
     let mut done = Vec::new();
-    for (k, &kind) in kinds.iter().enumerate() {
-        eprintln!("compare: {} ({}/{})", kind.name(), k + 1, kinds.len());
-        done.push(backbone_run(request, kind, cache_dirs, stop)?);
+    for (k, candidate) in candidates.iter().enumerate() {
+        eprintln!(
+            "compare: {} ({}/{})",
+            candidate.name,
+            k + 1,
+            candidates.len()
+        );
+        done.push(backbone_run(request, candidate, cache_dirs, stop)?);
     }
-    let report = summarise(request, &kinds, &done)?;
+    let report = summarise(request, &done)?;
     write_json(&out.join(REPORT_JSON), &report)?;
     report::write(out, &report, &done)?;
     Ok(report)
 }
 
-/// A finished backbone: its cross-validation, per-fold histories and costs.
+/// A finished candidate: its cross-validation, per-fold histories and costs.
 pub(crate) struct Trained {
-    pub kind: BackboneKind,
+    pub name: String,
     pub pretrained: bool,
     pub cross_validation: CrossValidation,
     pub histories: Vec<Vec<EpochRecord>>,
     pub costs: Costs,
 }
 
-fn check(request: &CompareRequest) -> Result<Vec<BackboneKind>, CompareError> {
+/// The candidates in report order: every backbone with the main recipe, then with each variant.
+fn check(request: &CompareRequest) -> Result<Vec<Candidate>, CompareError> {
     if request.backbones.is_empty() {
         return Err(CompareError::Invalid(
             "--backbones lists no backbone".into(),
@@ -176,12 +204,57 @@ fn check(request: &CompareRequest) -> Result<Vec<BackboneKind>, CompareError> {
         }
         kinds.push(kind);
     }
-    Ok(kinds)
+    let mut variants = vec![(None, &request.recipe)];
+    for variant in &request.variants {
+        let clean = !variant.name.is_empty()
+            && variant
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !clean || variant.name.starts_with('.') {
+            return Err(CompareError::Invalid(format!(
+                "recipe variant name {:?} must be letters, digits, '-', '_' or '.' (it names a \
+                 folder)",
+                variant.name
+            )));
+        }
+        if variants
+            .iter()
+            .any(|(name, _)| *name == Some(&variant.name))
+        {
+            return Err(CompareError::Invalid(format!(
+                "recipe variant {} is listed twice",
+                variant.name
+            )));
+        }
+        variant.recipe.validate().map_err(TrainError::from)?;
+        variants.push((Some(&variant.name), &variant.recipe));
+    }
+    Ok(variants
+        .iter()
+        .flat_map(|&(variant, recipe)| {
+            kinds.iter().map(move |&kind| Candidate {
+                name: match variant {
+                    None => kind.name().to_string(),
+                    Some(variant) => format!("{}+{variant}", kind.name()),
+                },
+                kind,
+                recipe: recipe_for(recipe, kind),
+            })
+        })
+        .collect())
 }
 
-/// The same comparison, perhaps with more or fewer backbones (adding one later is fine).
+/// The same comparison, perhaps with more or fewer backbones or variants (adding one later is
+/// fine, and a variant's runs are kept only under its name, so a changed variant is refused).
 fn same_comparison(a: &CompareRequest, b: &CompareRequest) -> bool {
-    (&a.data, &a.recipe, a.folds, a.timing) == (&b.data, &b.recipe, b.folds, b.timing)
+    let same_variants = a.variants.iter().all(|old| {
+        b.variants
+            .iter()
+            .all(|new| new.name != old.name || new.recipe == old.recipe)
+    });
+    same_variants
+        && (&a.data, &a.recipe, a.folds, a.timing) == (&b.data, &b.recipe, b.folds, b.timing)
 }
 
 pub fn has_pretrained_weights(kind: BackboneKind) -> bool {
@@ -207,12 +280,12 @@ pub fn recipe_for(recipe: &Recipe, kind: BackboneKind) -> Recipe {
 
 fn backbone_run(
     request: &CompareRequest,
-    kind: BackboneKind,
+    candidate: &Candidate,
     cache_dirs: &CacheDirs,
     stop: &AtomicBool,
 ) -> Result<Trained, CompareError> {
-    let dir = request.out.join(kind.name());
-    let recipe = recipe_for(&request.recipe, kind);
+    let (kind, recipe) = (candidate.kind, &candidate.recipe);
+    let dir = request.out.join(&candidate.name);
     // Measured before training, so that memory the training leaves resident does not hide
     // what inference needs (the first backbone measured in a process sees a clean heap).
     std::fs::create_dir_all(&dir).map_err(|source| CompareError::Io {
@@ -245,7 +318,7 @@ fn backbone_run(
     };
     let cross_validation = match cross_validation {
         Some(cv) => {
-            eprintln!("compare: {} already trained, skipped", kind.name());
+            eprintln!("compare: {} already trained, skipped", candidate.name);
             cv
         }
         None => {
@@ -257,7 +330,7 @@ fn backbone_run(
             };
             let report = train(&train_request, cache_dirs, stop)?;
             report.cross_validation.ok_or_else(|| {
-                CompareError::Invalid(format!("{}: no cross-validation", kind.name()))
+                CompareError::Invalid(format!("{}: no cross-validation", candidate.name))
             })?
         }
     };
@@ -265,7 +338,7 @@ fn backbone_run(
         .map(|k| read_json(&dir.join(format!("fold-{k}")).join("metrics.json")))
         .collect::<Result<Vec<Vec<EpochRecord>>, _>>()?;
     Ok(Trained {
-        kind,
+        name: candidate.name.clone(),
         pretrained: has_pretrained_weights(kind),
         cross_validation,
         histories,
@@ -273,11 +346,7 @@ fn backbone_run(
     })
 }
 
-fn summarise(
-    request: &CompareRequest,
-    kinds: &[BackboneKind],
-    done: &[Trained],
-) -> Result<CompareReport, CompareError> {
+fn summarise(request: &CompareRequest, done: &[Trained]) -> Result<CompareReport, CompareError> {
     // Pairing needs every backbone to have scored the same images in the same order.
     let order = |t: &Trained| -> Vec<usize> {
         t.cross_validation
@@ -289,10 +358,10 @@ fn summarise(
     let reference = order(&done[0]);
     if let Some(other) = done.iter().find(|t| order(t) != reference) {
         return Err(CompareError::Mismatch {
-            path: request.out.join(other.kind.name()),
+            path: request.out.join(&other.name),
             message: format!(
                 "its folds differ from {}'s; it was trained on other data or another seed",
-                done[0].kind.name()
+                done[0].name
             ),
         });
     }
@@ -310,12 +379,12 @@ fn summarise(
         .ok_or_else(|| CompareError::Invalid("nothing to compare".into()))?;
     let (best_scores, labels) = pooled(best);
     let mut results = Vec::new();
-    for (t, kind) in done.iter().zip(kinds) {
+    for t in done {
         let metrics_error = |source| CompareError::Metrics {
-            backbone: kind.name().to_string(),
+            backbone: t.name.clone(),
             source,
         };
-        let versus_best = if t.kind == best.kind {
+        let versus_best = if t.name == best.name {
             None
         } else {
             let (scores, _) = pooled(t);
@@ -323,7 +392,7 @@ fn summarise(
         };
         let cv = &t.cross_validation;
         results.push(BackboneResult {
-            backbone: kind.name().to_string(),
+            backbone: t.name.clone(),
             pretrained: t.pretrained,
             auc: cv.auc.clone(),
             auc_ci: mean_interval(&cv.auc, cv.folds.len()),
@@ -336,7 +405,7 @@ fn summarise(
     }
     Ok(CompareReport {
         request: request.clone(),
-        best: best.kind.name().to_string(),
+        best: best.name.clone(),
         images: labels.len(),
         results,
     })
@@ -452,6 +521,65 @@ mod tests {
         mobilenet.validate().expect("valid");
         let inception = recipe_for(&recipe, BackboneKind::InceptionV3);
         assert_eq!(inception.fine_tune.unfreeze_from, "mixed9");
+    }
+
+    #[test]
+    fn recipe_variants_add_a_row_per_backbone_and_bad_names_are_refused() {
+        let mut cropped = Recipe::default();
+        cropped.preprocess.lung_crop = Some(cxr_core::lungs::LungCropSpec::default());
+        let mut request = CompareRequest {
+            data: PathBuf::from("data"),
+            out: PathBuf::from("out"),
+            recipe: Recipe::default(),
+            backbones: vec!["mobilenet-v2".into(), "efficientnet-lite0".into()],
+            variants: vec![RecipeVariant {
+                name: "lungcrop".into(),
+                recipe: cropped.clone(),
+            }],
+            folds: 3,
+            timing: SpeedConfig::default(),
+        };
+        let candidates = check(&request).expect("candidates");
+        let names: Vec<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "mobilenet-v2",
+                "efficientnet-lite0",
+                "mobilenet-v2+lungcrop",
+                "efficientnet-lite0+lungcrop"
+            ]
+        );
+        assert_eq!(
+            candidates[3].recipe.preprocess.lung_crop,
+            cropped.preprocess.lung_crop
+        );
+        assert_eq!(candidates[3].recipe.backbone, "efficientnet-lite0");
+        assert!(candidates[1].recipe.preprocess.lung_crop.is_none());
+
+        // Adding a variant continues a comparison; changing one under its name does not.
+        let before = CompareRequest {
+            variants: Vec::new(),
+            ..request.clone()
+        };
+        assert!(same_comparison(&before, &request));
+        let mut changed = request.clone();
+        changed.variants[0].recipe.seed += 1;
+        assert!(!same_comparison(&request, &changed));
+
+        for bad in ["../x", "", ".hidden", "a b"] {
+            request.variants[0].name = bad.into();
+            let error = check(&request).expect_err(bad).to_string();
+            assert!(error.contains("variant name"), "{error}");
+        }
+        request.variants[0].name = "lungcrop".into();
+        request.variants.push(request.variants[0].clone());
+        assert!(
+            check(&request)
+                .expect_err("twice")
+                .to_string()
+                .contains("twice")
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub(super) fn write(
             .iter()
             .zip(&means)
             .map(|(t, values)| CurveSeries {
-                name: t.kind.name(),
+                name: &t.name,
                 values,
             })
             .collect();

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::Args;
 use cxr_nn::compare::measure::SpeedConfig;
-use cxr_nn::compare::{CompareError, CompareReport, CompareRequest, REPORT_MD, compare};
+use cxr_nn::compare::{
+    CompareError, CompareReport, CompareRequest, REPORT_MD, RecipeVariant, compare,
+};
 use cxr_nn::train::recipe::Recipe;
 use cxr_nn::train::{CacheDirs, TrainError};
 
@@ -28,6 +30,10 @@ pub struct CompareArgs {
     /// from scratch).
     #[arg(long, value_delimiter = ',', required = true)]
     backbones: Vec<String>,
+    /// Comma-separated further recipe files, each trained with every backbone on the same
+    /// folds and reported as `<backbone>+<file stem>` (e.g. the same recipe with lung crops).
+    #[arg(long, value_delimiter = ',')]
+    recipes: Vec<PathBuf>,
     /// Cross-validation folds, the same for every backbone (seeded by the recipe's seed).
     #[arg(long, default_value_t = 5)]
     folds: usize,
@@ -48,6 +54,20 @@ pub fn run(args: CompareArgs, json: bool) -> anyhow::Result<ExitCode> {
         out: args.out,
         recipe: Recipe::from_file(&args.recipe)?,
         backbones: args.backbones,
+        variants: args
+            .recipes
+            .iter()
+            .map(|path| {
+                let name = path
+                    .file_stem()
+                    .map(|stem| stem.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Ok(RecipeVariant {
+                    name,
+                    recipe: Recipe::from_file(path)?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
         folds: args.folds,
         timing: SpeedConfig {
             batch: args.timing_batch,
@@ -91,7 +111,7 @@ fn print_report(
             format!("p = {:.3} vs best", t.p_value)
         });
         println!(
-            "{:<20} AUC {:.3} [{:.3}, {:.3}] over folds, pooled {auc}, {:.1} images/s, {}",
+            "{:<28} AUC {:.3} [{:.3}, {:.3}] over folds, pooled {auc}, {:.1} images/s, {}",
             r.backbone,
             r.auc_ci.value,
             r.auc_ci.lower,
