@@ -74,10 +74,23 @@ fn markdown(report: &CompareReport) -> String {
     let request = &report.request;
     let mut md = String::new();
     // Writing into a String cannot fail.
+    let recipes = match request.variants.len() {
+        0 => "one recipe".to_string(),
+        n => format!(
+            "the main recipe and {n} variant{} (rows `backbone+variant`: {})",
+            if n == 1 { "" } else { "s" },
+            request
+                .variants
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     let _ = writeln!(
         md,
-        "# Backbone comparison\n\n{} images of `{}`, {}-fold cross-validation (seed {}), one \
-         recipe; every backbone held out the same images in the same folds.\n",
+        "# Backbone comparison\n\n{} images of `{}`, {}-fold cross-validation (seed {}), \
+         {recipes}; every row held out the same images in the same folds.\n",
         report.images,
         request.data.display(),
         request.folds,
@@ -127,7 +140,8 @@ fn markdown(report: &CompareReport) -> String {
          (Wilson intervals). \"vs best\": DeLong's paired test of the pooled out-of-fold scores \
          against {}'s. Backbones marked \"from scratch\" have no pretrained weights here: they \
          start from random weights and phase 2 trains every stage. images/s: {} forward passes \
-         of {} images at the input size, BatchNorm folded, on this machine. Peak RSS: the whole \
+         of {} images at the input size, BatchNorm folded, on this machine (the classifier \
+         alone: a recipe that crops to the lungs also runs the lung model on every image). Peak RSS: the whole \
          process while timing (before the backbone trains); in brackets what timing added, \
          which memory left resident by earlier backbones in the same process can understate \
          (rerun one backbone per process for clean figures). Training seconds: the folds' \

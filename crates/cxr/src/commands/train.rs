@@ -50,6 +50,8 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   [preprocess]
   # input_size = 224            # default: the backbone's own
   # clahe = { tiles_x = 8, tiles_y = 8, clip_limit = 2.0 }
+  # lung_crop = { margin = 0.05 } # cut each X-ray to its lungs (shipped lung model) first;
+                                # the card pins the lung model, predict crops the same way
 
   [augment]                     # Keras ImageDataGenerator ranges
   rotation_degrees = 10.0
