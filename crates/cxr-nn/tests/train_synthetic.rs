@@ -161,3 +161,22 @@ fn a_lung_crop_recipe_pins_its_lung_model_in_the_card_and_prediction_crops_too()
     let error = train(&pinned, &caches, &AtomicBool::new(false)).unwrap_err();
     assert!(error.to_string().contains(&"0".repeat(64)), "{error}");
 }
+
+#[test]
+fn a_validation_set_too_small_for_a_delong_interval_still_gives_a_model() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    // 12 images, 2 held out: one per class, too few for a DeLong interval.
+    train_support::write_blob_dataset(&data, 6);
+    let caches = train_support::private_caches(dir.path());
+    let request = TrainRequest {
+        data,
+        out: dir.path().join("run"),
+        recipe: train_support::tiny_recipe(1, 0),
+        folds: None,
+    };
+    let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+    assert!(report.model.is_file());
+    assert_eq!(report.card.validation[0].images, 2);
+    assert_eq!(report.card.validation[0].auc, None);
+}

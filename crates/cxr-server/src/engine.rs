@@ -8,6 +8,7 @@ use cxr_core::report::fit_within;
 use cxr_core::{DecodeError, DecodeLimits, DecodedImage, GrayImage, decode_bytes};
 use cxr_nn::explain::{CamMethod, explain};
 use cxr_nn::predict::{LungCropReport, PredictError, ScreenOptions, Screener, Screening};
+use cxr_nn::model_file::{ModelCard, file_sha256};
 use cxr_nn::segmentation::LungSegmenter;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -30,12 +31,8 @@ pub enum EngineError {
         #[source]
         source: Box<cxr_nn::segmentation::SegmentationError>,
     },
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    ModelFile(#[from] cxr_nn::model_file::ModelFileError),
 }
 
 /// What a client learns about a model file.
@@ -155,18 +152,14 @@ impl Engine {
         };
         let mut screener = Screener::load(Some(&model_path))?;
         screener.limits = limits;
-        let model = model_info(
-            &model_path,
-            &screener.card().architecture.network,
-            screener.card(),
-        )?;
+        let model = model_info(&model_path, file_sha256(&model_path)?, screener.card());
         let (segmenter, lung_model) = match lungs {
             Some(path) => {
                 let segmenter = LungSegmenter::load(path).map_err(|source| EngineError::Lungs {
                     path: path.to_path_buf(),
                     source: Box::new(source),
                 })?;
-                let info = model_info(path, &segmenter.card.architecture.network, &segmenter.card)?;
+                let info = model_info(path, segmenter.sha256.clone(), &segmenter.card);
                 (Some(segmenter), Some(info))
             }
             None => (None, None),
@@ -349,24 +342,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn model_info(
-    path: &Path,
-    network: &str,
-    card: &cxr_nn::model_file::ModelCard,
-) -> Result<ModelInfo, EngineError> {
-    let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(ModelInfo {
+fn model_info(path: &Path, sha256: String, card: &ModelCard) -> ModelInfo {
+    ModelInfo {
         name: path
             .file_stem()
             .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned()),
-        network: network.to_string(),
-        sha256: sha256_hex(&bytes),
+        network: card.architecture.network.clone(),
+        sha256,
         created: card.created.clone(),
         software: card.software.clone(),
-    })
+    }
 }
 
 fn lung_summary(check: &LungCheck) -> LungSummary {

@@ -24,7 +24,8 @@ use std::sync::atomic::AtomicBool;
 use cxr_core::dataset::{ClassNames, Dataset};
 use cxr_core::lungs::LungCropper;
 use cxr_core::metrics::{
-    ConfidenceLevel, ConfusionMatrix, ThresholdRule, delong_auc, roc_curve, select_threshold,
+    ConfidenceLevel, ConfusionMatrix, MetricsError, ThresholdRule, delong_auc, roc_curve,
+    select_threshold,
 };
 use cxr_core::preprocess::{InputSize, PreprocessCache, PreprocessSpec};
 use serde::{Deserialize, Serialize};
@@ -355,15 +356,22 @@ fn rated(
     })
 }
 
-/// AUC (DeLong CI) and the rates at 0.5 (Wilson CIs) of `scores`.
+/// AUC (DeLong CI) and the rates at 0.5 (Wilson CIs) of `scores`. The AUC is left out, not
+/// an error, when a class has fewer than the two images DeLong needs: a trained model is not
+/// thrown away over a tiny validation set.
 pub fn validation(name: &str, scores: &[f64], labels: &[bool]) -> Result<Validation, TrainError> {
     let threshold = 0.5;
     let metrics = ConfusionMatrix::at_threshold(scores, labels, threshold)?
         .metrics(ConfidenceLevel::default());
+    let auc = match delong_auc(scores, labels, ConfidenceLevel::default()) {
+        Ok(result) => Some(result.auc),
+        Err(MetricsError::NotEnoughCases { .. }) => None,
+        Err(error) => return Err(error.into()),
+    };
     Ok(Validation {
         name: name.to_string(),
         images: scores.len(),
-        auc: Some(delong_auc(scores, labels, ConfidenceLevel::default())?.auc),
+        auc,
         accuracy: metrics.accuracy,
         sensitivity: metrics.sensitivity,
         specificity: metrics.specificity,
