@@ -29,11 +29,13 @@ fn a_two_model_report_has_its_metrics_comparison_and_figures() {
             model: "good <model>".into(),
             probabilities: scores(&labels, 0.6, 1),
             default_threshold: 0.5,
+            card_points: vec![("target".into(), 0.4)],
         },
         ModelScores {
             model: "worse".into(),
             probabilities: scores(&labels, 1.2, 2),
             default_threshold: 0.5,
+            card_points: Vec::new(),
         },
     ];
     let report = Report::build(
@@ -87,6 +89,11 @@ fn a_two_model_report_has_its_metrics_comparison_and_figures() {
     let html = std::fs::read_to_string(html_path).unwrap();
     assert!(html.contains("good &lt;model&gt;") && !html.contains("good <model>"));
     assert!(html.contains("Paired comparison"));
+    assert!(
+        html.contains("The model card&#39;s thresholds")
+            || html.contains("The model card's thresholds")
+    );
+    assert!(html.contains("<td>target</td><td>from the model card</td><td>0.4000</td>"));
     let images: Vec<&str> = html.split("data:image/png;base64,").skip(1).collect();
     assert_eq!(images.len(), 4);
     for encoded in images {
@@ -106,6 +113,7 @@ fn one_class_only_is_refused_naming_the_model() {
         model: "lonely".into(),
         probabilities: vec![0.7; 10],
         default_threshold: 0.5,
+        card_points: Vec::new(),
     };
     let error =
         Report::build("t", "d", &labels, &[model], &EvaluationConfig::default()).unwrap_err();

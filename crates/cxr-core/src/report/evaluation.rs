@@ -5,9 +5,10 @@ use serde::Serialize;
 
 use super::operating_points::{RatedOperatingPoint, choose_operating_points};
 use crate::metrics::{
-    BootstrapConfig, BootstrapEstimate, ConfidenceLevel, DelongAuc, MetricsError, PairedAucTest,
-    PrecisionRecallCurve, ReliabilityDiagram, RocCurve, bootstrap_auc, brier_score, delong_auc,
-    delong_paired_test, precision_recall_curve, reliability_diagram, roc_curve,
+    BinaryMetrics, BootstrapConfig, BootstrapEstimate, ConfidenceLevel, ConfusionMatrix, DelongAuc,
+    MetricsError, PairedAucTest, PrecisionRecallCurve, ReliabilityDiagram, RocCurve, bootstrap_auc,
+    brier_score, delong_auc, delong_paired_test, precision_recall_curve, reliability_diagram,
+    roc_curve,
 };
 
 /// How to compute a report's intervals and bins.
@@ -41,6 +42,19 @@ pub struct ModelScores {
     pub probabilities: Vec<f64>,
     /// The threshold of the model's `default` operating point.
     pub default_threshold: f64,
+    /// The operating points the model card holds (name, threshold), chosen on other data (its
+    /// validation images, or `cxr calibrate`'s): rated here as they are, with no look at these
+    /// labels, they are what a user of the model gets.
+    pub card_points: Vec<(String, f64)>,
+}
+
+/// A threshold fixed before these cases were seen (a model card's), rated on them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FixedPoint {
+    pub name: String,
+    pub threshold: f64,
+    pub confusion: ConfusionMatrix,
+    pub metrics: BinaryMetrics,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,7 +77,11 @@ pub struct Evaluation {
     pub auc_bootstrap: BootstrapEstimate,
     pub average_precision: f64,
     pub calibration: Calibration,
-    /// In [`OperatingPointName::ALL`](super::OperatingPointName::ALL) order, `default` first.
+    /// The model card's thresholds rated on these cases: the honest figures.
+    pub card_points: Vec<FixedPoint>,
+    /// Thresholds chosen on these very cases by each rule, in
+    /// [`OperatingPointName::ALL`](super::OperatingPointName::ALL) order, `default` first:
+    /// optimistic, since each threshold saw the labels it is rated on.
     pub operating_points: Vec<RatedOperatingPoint>,
     pub roc: RocCurve,
     pub precision_recall: PrecisionRecallCurve,
@@ -107,6 +125,19 @@ pub fn evaluate(
             expected_calibration_error: reliability.expected_calibration_error(),
             reliability,
         },
+        card_points: model
+            .card_points
+            .iter()
+            .map(|(name, threshold)| {
+                let confusion = ConfusionMatrix::at_threshold(scores, labels, *threshold)?;
+                Ok(FixedPoint {
+                    name: name.clone(),
+                    threshold: *threshold,
+                    confusion,
+                    metrics: confusion.metrics(config.confidence),
+                })
+            })
+            .collect::<Result<_, MetricsError>>()?,
         operating_points: choose_operating_points(
             scores,
             labels,
@@ -141,6 +172,7 @@ mod tests {
             model: "m".into(),
             probabilities,
             default_threshold: 0.5,
+            card_points: vec![("who-min".into(), 0.25)],
         }
     }
 
@@ -164,6 +196,26 @@ mod tests {
                 point.name
             );
         }
+    }
+
+    #[test]
+    fn card_thresholds_are_rated_as_given_not_chosen_again() {
+        // At the card's 0.25, one normal (0.3) is called positive; the rules chosen on these
+        // cases would not make that mistake, which is why both are reported.
+        let labels = [false, false, false, true, true, true];
+        let scores = model(vec![0.1, 0.2, 0.3, 0.7, 0.8, 0.9]);
+        let evaluation = evaluate(&scores, &labels, &EvaluationConfig::default()).unwrap();
+        let card = &evaluation.card_points[0];
+        assert_eq!((card.name.as_str(), card.threshold), ("who-min", 0.25));
+        assert_eq!(card.confusion.false_positives, 1);
+        assert_eq!(card.metrics.sensitivity.unwrap().value, 1.0);
+        assert!((card.metrics.specificity.unwrap().value - 2.0 / 3.0).abs() < 1e-12);
+        let chosen = evaluation
+            .operating_points
+            .iter()
+            .find(|p| p.name == OperatingPointName::WhoMin)
+            .unwrap();
+        assert_eq!(chosen.confusion.false_positives, 0);
     }
 
     #[test]

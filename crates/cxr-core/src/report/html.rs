@@ -8,7 +8,7 @@ use base64::Engine;
 use super::evaluation::Evaluation;
 use super::operating_points::RatedOperatingPoint;
 use super::{Report, ReportError, plots};
-use crate::metrics::Estimate;
+use crate::metrics::{BinaryMetrics, ConfusionMatrix, Estimate};
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}\
@@ -109,36 +109,79 @@ fn summary_table(evaluations: &[Evaluation]) -> String {
 }
 
 fn operating_point_table(evaluation: &Evaluation) -> String {
-    let mut table = format!(
-        "<h2>Operating points: {}</h2><table><tr><th>point</th><th>rule</th><th>threshold</th>\
-         <th>sensitivity</th><th>specificity</th><th>accuracy</th><th>PPV</th><th>NPV</th>\
-         <th>TP / FN / FP / TN</th></tr>",
+    let header = "<table><tr><th>point</th><th>rule</th><th>threshold</th><th>sensitivity</th>\
+                  <th>specificity</th><th>accuracy</th><th>PPV</th><th>NPV</th>\
+                  <th>TP / FN / FP / TN</th></tr>";
+    let mut table = String::new();
+    if !evaluation.card_points.is_empty() {
+        let _ = write!(
+            table,
+            "<h2>The model card's thresholds: {}</h2><p>Chosen before these cases were seen (on \
+             the model's validation images, or by <code>cxr calibrate</code>) and applied as they \
+             are: what a user of this model gets.</p>{header}",
+            escape(&evaluation.model)
+        );
+        for point in &evaluation.card_points {
+            row(
+                &mut table,
+                &point.name,
+                "from the model card",
+                point.threshold,
+                &point.metrics,
+                &point.confusion,
+            );
+        }
+        table.push_str("</table>");
+    }
+    let _ = write!(
+        table,
+        "<h2>Thresholds chosen on these cases: {}</h2><p>Each rule picks its threshold on these \
+         very labels, so these figures are optimistic; use them to choose a threshold, and \
+         report the card's.</p>{header}",
         escape(&evaluation.model)
     );
     for point in &evaluation.operating_points {
         let RatedOperatingPoint {
             metrics, confusion, ..
         } = point;
-        let _ = write!(
-            table,
-            "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{} / {} / {} / {}</td></tr>",
-            point.name,
-            escape(&point.description),
+        row(
+            &mut table,
+            point.name.as_str(),
+            &point.description,
             point.threshold,
-            interval(metrics.sensitivity),
-            interval(metrics.specificity),
-            interval(metrics.accuracy),
-            interval(metrics.ppv),
-            interval(metrics.npv),
-            confusion.true_positives,
-            confusion.false_negatives,
-            confusion.false_positives,
-            confusion.true_negatives,
+            metrics,
+            confusion,
         );
     }
     table.push_str("</table>");
     table
+}
+
+fn row(
+    table: &mut String,
+    name: &str,
+    rule: &str,
+    threshold: f64,
+    metrics: &BinaryMetrics,
+    confusion: &ConfusionMatrix,
+) {
+    let _ = write!(
+        table,
+        "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+         <td>{}</td><td>{} / {} / {} / {}</td></tr>",
+        escape(name),
+        escape(rule),
+        threshold,
+        interval(metrics.sensitivity),
+        interval(metrics.specificity),
+        interval(metrics.accuracy),
+        interval(metrics.ppv),
+        interval(metrics.npv),
+        confusion.true_positives,
+        confusion.false_negatives,
+        confusion.false_positives,
+        confusion.true_negatives,
+    );
 }
 
 /// `0.912 [0.871, 0.941]`, or a dash where the rate is undefined.

@@ -5,7 +5,7 @@
 //! use cxr_core::report::{EvaluationConfig, ModelScores, Report};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let labels = vec![false, true, true, false];
-//! let model = ModelScores { model: "lite0".into(), probabilities: vec![0.1, 0.8, 0.6, 0.4], default_threshold: 0.5 };
+//! let model = ModelScores { model: "lite0".into(), probabilities: vec![0.1, 0.8, 0.6, 0.4], default_threshold: 0.5, card_points: vec![] };
 //! let report = Report::build("Shenzhen test", "data/test.csv", &labels, &[model], &EvaluationConfig::default())?;
 //! report.write(std::path::Path::new("eval"))?;   // eval/report.json, eval/report.html
 //! # Ok(()) }
@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use evaluation::{
-    Calibration, Comparison, Evaluation, EvaluationConfig, ModelScores, compare, evaluate,
+    Calibration, Comparison, Evaluation, EvaluationConfig, FixedPoint, ModelScores, compare,
+    evaluate,
 };
 pub use learning_curves::{
     CurveSeries, LEARNING_CURVE_SIZE, LearningCurve, SERIES_COLOURS, curves_png, learning_curve_png,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use cxr_core::dataset::{Dataset, Item, Split};
-use cxr_core::metrics::BootstrapConfig;
+use cxr_core::metrics::{BinaryMetrics, BootstrapConfig};
 use cxr_core::report::{EvaluationConfig, ModelScores, Report};
 use cxr_nn::predict::{ScreenOptions, Screener};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -115,15 +115,24 @@ pub fn run(args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
                 evaluation.calibration.brier_score,
                 evaluation.calibration.expected_calibration_error
             );
-            for point in &evaluation.operating_points {
+            let line = |name: &str, threshold: f64, metrics: &BinaryMetrics| {
                 println!(
-                    "  {:<12} threshold {:.4}: sensitivity {}, specificity {}, accuracy {}",
-                    point.name.as_str(),
-                    point.threshold,
-                    interval(point.metrics.sensitivity),
-                    interval(point.metrics.specificity),
-                    interval(point.metrics.accuracy)
-                );
+                    "    {name:<12} threshold {threshold:.4}: sensitivity {}, specificity {}, \
+                     accuracy {}",
+                    interval(metrics.sensitivity),
+                    interval(metrics.specificity),
+                    interval(metrics.accuracy)
+                )
+            };
+            if !evaluation.card_points.is_empty() {
+                println!("  the model card's thresholds, applied as they are:");
+                for point in &evaluation.card_points {
+                    line(&point.name, point.threshold, &point.metrics);
+                }
+            }
+            println!("  thresholds chosen on these images (optimistic):");
+            for point in &evaluation.operating_points {
+                line(point.name.as_str(), point.threshold, &point.metrics);
             }
         }
         for comparison in &report.comparisons {
@@ -154,6 +163,12 @@ pub fn score_model(path: &Path, items: &[Item]) -> anyhow::Result<ModelScores> {
     let (_, default_threshold) = screener
         .operating_point(Some("default"))
         .or_else(|_| screener.operating_point(None))?;
+    let card_points = screener
+        .card()
+        .operating_points
+        .iter()
+        .map(|point| (point.name.clone(), point.threshold))
+        .collect();
     Ok(ModelScores {
         model: path.file_name().map_or_else(
             || path.display().to_string(),
@@ -161,6 +176,7 @@ pub fn score_model(path: &Path, items: &[Item]) -> anyhow::Result<ModelScores> {
         ),
         probabilities,
         default_threshold,
+        card_points,
     })
 }
 
