@@ -115,6 +115,7 @@ fn trains_checkpoints_resumes_and_predicts() {
     let predicted = LungMask::from_threshold(&probabilities, segmenter.threshold());
     let reference = LungMask::from_threshold(&doubled(&pair.mask), 0.5);
     let overlap = Overlap::between(&predicted, &reference).unwrap();
+    eprintln!("held-out synthetic pair: {overlap:?}");
     assert!(overlap.dice > 0.8, "{overlap:?}");
 }
 

@@ -232,6 +232,9 @@ pub fn train(
             (net, optimizer, state.history.clone())
         }
         None => {
+            // Fresh layers (the decoder, or all of it from scratch) start from the seed: the
+            // same command trains the same model.
+            device.seed(config.seed);
             let net = if config.pretrained {
                 let backbone = weights::pretrained(kind, &weights::cache_dir()?, &device)?;
                 LungNet::from_backbone(kind, backbone, &device)?
