@@ -37,7 +37,9 @@ pub fn private_caches(dir: &Path) -> CacheDirs {
     };
     std::fs::create_dir_all(&caches.weights).expect("weights dir");
     let kind = BackboneKind::EfficientNetLite0;
-    let net = kind.init(&cxr_nn::device::inference_device());
+    let device = cxr_nn::device::inference_device();
+    device.seed(11);
+    let net = kind.init(&device);
     let path = caches.weights.join("efficientnet-lite0.safetensors");
     cxr_nn::import::internal::save(&net, kind, &path).expect("weights");
     caches
