@@ -5,7 +5,6 @@
 //! so a file is scored the same way everywhere.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use burn::tensor::Device;
 use burn::tensor::activation::sigmoid;
@@ -22,7 +21,7 @@ use crate::batch::batch_tensor;
 use crate::classifier::{self, Classifier};
 use crate::device::inference_device;
 use crate::model_file::{ModelCard, ModelFileError};
-use crate::segmentation::{self, LungSegmenter, SegmentationError};
+use crate::segmentation::{LungSegmenter, SegmentationError};
 
 /// Images scored per forward pass: large enough to amortise per-call overhead, small enough
 /// to keep memory flat with 3000 px sources.
@@ -106,7 +105,7 @@ pub struct Screener {
     card: ModelCard,
     device: Device,
     /// The lung model of a card whose preprocessing crops to the lungs.
-    lungs: Option<Arc<LungSegmenter>>,
+    lungs: Option<LungSegmenter>,
     pub limits: DecodeLimits,
     pub quality: QualityConfig,
 }
@@ -122,13 +121,17 @@ impl Screener {
         let (classifier, card) = classifier::load(&path, &device)?;
         let mut screener = Self::new(classifier, card, device);
         if screener.card.preprocess.lung_crop.is_some() {
-            screener.lungs = Some(Arc::new(load_crop_lung_model()?));
+            // Whether it is the lung model the card was trained with is checked (by sha256)
+            // when it crops.
+            let lungs = LungSegmenter::load_shipped()
+                .map_err(|source| PredictError::LungModel(Box::new(source)))?;
+            screener.lungs = Some(lungs);
         }
         Ok(screener)
     }
 
-    /// Wraps a classifier (BatchNorm is folded here, for speed) and its card. A card that
-    /// crops to the lungs also needs [`Self::with_lungs`].
+    /// Wraps a classifier (BatchNorm is folded here, for speed) and its card; [`Self::load`]
+    /// adds the lung model for a card that crops to the lungs.
     pub fn new(classifier: Classifier, card: ModelCard, device: Device) -> Self {
         Self {
             classifier: classifier.fold_batchnorm(),
@@ -138,12 +141,6 @@ impl Screener {
             limits: DecodeLimits::default(),
             quality: QualityConfig::default(),
         }
-    }
-
-    /// Uses `lungs` for the card's lung crop.
-    pub fn with_lungs(mut self, lungs: Arc<LungSegmenter>) -> Self {
-        self.lungs = Some(lungs);
-        self
     }
 
     pub fn card(&self) -> &ModelCard {
@@ -306,7 +303,7 @@ impl Screener {
             path: path.to_path_buf(),
             source,
         };
-        let lungs = self.lungs.as_deref().map(|lungs| lungs as &dyn LungCropper);
+        let lungs = self.lungs.as_ref().map(|lungs| lungs as &dyn LungCropper);
         let cropped = crop_lungs(&image.image, spec, lungs).map_err(preprocess_error)?;
         let fitted = fit(
             cropped.as_ref().map_or(&image.image, |crop| &crop.image),
@@ -356,14 +353,6 @@ impl Screener {
             .cloned()
             .unwrap_or_else(|| fallback.to_string())
     }
-}
-
-/// The lung model for a card's lung crop: the shipped one, or `$CXR_LUNG_MODEL`. Whether it
-/// is the one the card was trained with is checked (by sha256) when it crops.
-fn load_crop_lung_model() -> Result<LungSegmenter, PredictError> {
-    let path = segmentation::default_model_path()
-        .ok_or_else(|| PredictError::LungModel(Box::new(SegmentationError::NoDefaultModel)))?;
-    LungSegmenter::load(&path).map_err(|source| PredictError::LungModel(Box::new(source)))
 }
 
 fn standard_deviation(values: &[f64], mean: f64) -> f64 {

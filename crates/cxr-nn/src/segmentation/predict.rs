@@ -13,7 +13,7 @@ use cxr_core::preprocess::preprocess;
 use cxr_core::report::fit_within;
 
 use super::SegmentationError;
-use super::model::{card_threshold, load_model};
+use super::model::{card_threshold, default_model_path, load_model};
 use super::net::{LungNet, resize};
 use crate::device::inference_device;
 use crate::model_file::{ModelCard, file_sha256};
@@ -45,6 +45,12 @@ impl LungSegmenter {
         let mut segmenter = Self::new(net, card);
         segmenter.sha256 = file_sha256(path)?;
         Ok(segmenter)
+    }
+
+    /// The shipped lung model: `$CXR_LUNG_MODEL`, else `models/lungs-mobilenet-v2.safetensors`.
+    pub fn load_shipped() -> Result<Self, SegmentationError> {
+        let path = default_model_path().ok_or(SegmentationError::NoDefaultModel)?;
+        Self::load(&path)
     }
 
     pub fn new(net: LungNet, card: ModelCard) -> Self {

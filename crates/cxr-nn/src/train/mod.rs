@@ -34,7 +34,7 @@ use crate::backbones::BackboneKind;
 use crate::classifier::{self, Classifier, HeadConfig};
 use crate::device::inference_device;
 use crate::model_file::{self, ModelCard, ModelKind, OperatingPoint, TrainingRecord, Validation};
-use crate::segmentation::{self, LungSegmenter};
+use crate::segmentation::LungSegmenter;
 use crate::weights;
 use crossval::CrossValidation;
 use data::Partition;
@@ -282,23 +282,21 @@ pub fn train(
     })
 }
 
-/// The backbone's preprocessing preset, with the recipe's input size and CLAHE.
 /// The lung model for a spec that crops to the lungs; records its sha256 in the spec, so the
 /// model card names the lung model whose crops the classifier learnt from.
 fn crop_lung_model(spec: &mut PreprocessSpec) -> Result<Option<Arc<dyn LungCropper>>, TrainError> {
     let Some(crop) = &mut spec.lung_crop else {
         return Ok(None);
     };
-    let lung_error = |source| TrainError::LungModel(Box::new(source));
-    let path = segmentation::default_model_path()
-        .ok_or_else(|| lung_error(segmentation::SegmentationError::NoDefaultModel))?;
-    let lungs = LungSegmenter::load(&path).map_err(lung_error)?;
+    let lungs =
+        LungSegmenter::load_shipped().map_err(|source| TrainError::LungModel(Box::new(source)))?;
     if crop.lung_model_sha256.is_empty() {
         crop.lung_model_sha256 = lungs.sha256.clone();
     }
     Ok(Some(Arc::new(lungs)))
 }
 
+/// The backbone's preprocessing preset, with the recipe's input size, CLAHE and lung crop.
 fn preprocess_spec(kind: BackboneKind, recipe: &Recipe) -> Result<PreprocessSpec, TrainError> {
     let mut spec = PreprocessSpec::preset(kind.spec().preprocess_preset)?;
     if let Some(side) = recipe.preprocess.input_size {
