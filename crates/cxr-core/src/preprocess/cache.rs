@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::{PreprocessError, PreprocessSpec, check_lung_model, crop_lungs, fit};
+use super::{PreprocessError, PreprocessSpec, crop_lungs, fit, required_lung_model};
 use crate::decode::{DecodeError, DecodeLimits, decode_bytes, read_limited};
 use crate::image::GrayImage;
 use crate::lungs::LungCropper;
@@ -103,11 +103,9 @@ impl PreprocessCache {
     ) -> Result<GrayImage, PreprocessError> {
         spec.validate()?;
         let lungs = self.lungs.as_deref();
-        if spec.lung_crop.is_some() && check_lung_model(spec, lungs)?.is_none() {
-            return Err(PreprocessError::LungCrop(
-                "the spec crops to the lungs but the cache has no lung model".into(),
-            ));
-        }
+        // Checked before the lookup, so that a cached entry cannot hide a missing or wrong
+        // lung model.
+        required_lung_model(spec, lungs)?;
         let bytes = read_limited(path, limits).map_err(|kind| DecodeError {
             path: path.to_path_buf(),
             kind,

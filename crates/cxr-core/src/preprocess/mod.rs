@@ -29,7 +29,7 @@ pub use tensor::ChwTensor;
 use crate::augment::AugmentParams;
 use crate::decode::{DecodeError, DecodeLimits, decode_bytes, png_rows, read_file};
 use crate::image::GrayImage;
-use crate::lungs::{CropOutcome, LungCropper};
+use crate::lungs::{CropOutcome, LungCropSpec, LungCropper};
 
 /// Why an image could not be preprocessed.
 #[derive(Debug, thiserror::Error)]
@@ -67,34 +67,39 @@ pub fn crop_lungs(
     spec: &PreprocessSpec,
     lungs: Option<&dyn LungCropper>,
 ) -> Result<Option<CropOutcome>, PreprocessError> {
-    let Some(crop) = &spec.lung_crop else {
+    let Some((model, crop)) = required_lung_model(spec, lungs)? else {
         return Ok(None);
     };
-    let lungs = check_lung_model(spec, lungs)?.ok_or_else(|| {
-        PreprocessError::LungCrop("the spec crops to the lungs but no lung model is loaded".into())
-    })?;
-    lungs
+    model
         .crop(image, crop)
         .map(Some)
         .map_err(PreprocessError::LungCrop)
 }
 
-/// `lungs` when it is the lung model the spec's crop names (any, if the spec names none).
-fn check_lung_model<'a>(
-    spec: &PreprocessSpec,
+/// The lung model and crop the spec asks for: `None` when it names no crop; an error when it
+/// does but `lungs` is missing, or is another lung model than the spec names (any will do
+/// when the spec names none).
+fn required_lung_model<'a, 's>(
+    spec: &'s PreprocessSpec,
     lungs: Option<&'a dyn LungCropper>,
-) -> Result<Option<&'a dyn LungCropper>, PreprocessError> {
-    if let (Some(crop), Some(model)) = (&spec.lung_crop, lungs) {
-        let wanted = &crop.lung_model_sha256;
-        if !wanted.is_empty() && wanted != model.lung_model_sha256() {
-            return Err(PreprocessError::LungCrop(format!(
-                "the model was trained on the crops of lung model sha256 {wanted}, but the \
-                 loaded lung model is sha256 {}",
-                model.lung_model_sha256()
-            )));
-        }
+) -> Result<Option<(&'a dyn LungCropper, &'s LungCropSpec)>, PreprocessError> {
+    let Some(crop) = &spec.lung_crop else {
+        return Ok(None);
+    };
+    let Some(model) = lungs else {
+        return Err(PreprocessError::LungCrop(
+            "the spec crops to the lungs but no lung model is loaded".into(),
+        ));
+    };
+    let wanted = &crop.lung_model_sha256;
+    if !wanted.is_empty() && wanted != model.lung_model_sha256() {
+        return Err(PreprocessError::LungCrop(format!(
+            "the model was trained on the crops of lung model sha256 {wanted}, but the loaded \
+             lung model is sha256 {}",
+            model.lung_model_sha256()
+        )));
     }
-    Ok(lungs)
+    Ok(Some((model, crop)))
 }
 
 /// Brings a decoded image to the spec's input size: resize (antialiased; stretched, or
