@@ -191,13 +191,14 @@ pub fn train(
             recipe.seed,
         )
     };
+    let mut images = PreprocessCache::new(&cache_dirs.images)?;
+    if let Some(lungs) = lungs {
+        images = images.with_lungs(lungs);
+    }
     let mut caches = TrunkCaches {
         frozen: cache(backbone.num_stages()),
         fine_tune: cache(recipe.unfreeze_stage()?),
-        images: match lungs {
-            Some(lungs) => PreprocessCache::new(&cache_dirs.images)?.with_lungs(lungs),
-            None => PreprocessCache::new(&cache_dirs.images)?,
-        },
+        images,
     };
     let run_in = |dir: &Path, partition: &Partition, caches: &mut TrunkCaches| {
         let setup = RunSetup {
