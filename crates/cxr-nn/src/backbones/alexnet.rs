@@ -29,7 +29,7 @@ pub struct ConvStage {
 
 impl ConvStage {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.conv.forward(x));
+        let x = relu(super::macs::conv2d(&self.conv, x));
         match &self.pool {
             Some(pool) => pool.forward(x),
             None => x,

@@ -91,7 +91,7 @@ pub struct ConvBn {
 
 impl ConvBn {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
+        let x = super::macs::conv2d(&self.conv, x);
         let x = match &self.bn {
             Some(bn) => bn.forward(x),
             None => x,

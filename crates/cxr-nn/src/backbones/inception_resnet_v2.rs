@@ -124,7 +124,7 @@ impl ResidualBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let residual = self.up.forward(self.mixed.forward(x.clone())) * self.scale;
+        let residual = super::macs::conv2d(&self.up, self.mixed.forward(x.clone())) * self.scale;
         let sum = x + residual;
         if self.activate { relu(sum) } else { sum }
     }

@@ -8,6 +8,7 @@ pub mod googlenet;
 pub mod inception_resnet_v2;
 pub mod inception_v3;
 pub mod inverted_residual_net;
+pub mod macs;
 pub mod mobilenet_v2;
 pub mod xception;
 

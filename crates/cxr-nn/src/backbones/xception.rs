@@ -109,7 +109,8 @@ impl SeparableConvBn {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pointwise.forward(self.depthwise.forward(x))
+        self.pointwise
+            .forward(super::macs::conv2d(&self.depthwise, x))
     }
 
     fn fold_batchnorm(self) -> Self {

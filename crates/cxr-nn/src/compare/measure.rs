@@ -1,5 +1,5 @@
-//! What a backbone costs to run here: parameters of its classifier, inference images/s at its
-//! input size, and the process's peak resident memory while timing (Linux `/proc`).
+//! What a backbone costs to run here: parameters of its classifier, multiply-accumulates and
+//! inference images/s at its input size, and the peak resident memory while timing (`/proc`).
 
 use std::time::Instant;
 
@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::backbones::BackboneKind;
+use crate::backbones::{BackboneKind, macs};
 use crate::classifier::{Classifier, HeadConfig};
 use crate::device::inference_device;
 
@@ -34,6 +34,10 @@ pub struct Costs {
     /// Parameters of the classifier as it runs for inference: the trunk with its BatchNorm
     /// folded into the convolutions, and the head (its BatchNorm's four vectors counted).
     pub parameters: usize,
+    /// Multiply-accumulates of one image's pass through the trunk's convolutions, billions
+    /// (what torchvision's tables call GFLOPS); absent in comparisons measured before it was.
+    #[serde(default)]
+    pub giga_macs: Option<f64>,
     pub input_size: usize,
     pub images_per_second: f64,
     pub timing: SpeedConfig,
@@ -58,7 +62,7 @@ pub fn measure(
     let batch = timing.batch.max(1);
     let images = Tensor::<4>::ones([batch, 3, input_size, input_size], &device);
     // Warm-up: first-call allocations and kernel selection are not what steady state costs.
-    let _ = model.forward(images.clone()).into_data();
+    let (_, macs) = macs::count(|| model.forward(images.clone()).into_data());
     let baseline = reset_peak_rss();
     let started = Instant::now();
     for _ in 0..timing.batches.max(1) {
@@ -67,6 +71,7 @@ pub fn measure(
     let seconds = started.elapsed().as_secs_f64();
     Costs {
         parameters,
+        giga_macs: Some(macs as f64 / batch as f64 / 1e9),
         input_size,
         images_per_second: (batch * timing.batches.max(1)) as f64 / seconds.max(1e-9),
         timing,
@@ -118,6 +123,9 @@ mod tests {
             2_469_696 + 256 * 16 + 16 + 4 * 16 + 16 + 1
         );
         assert!(costs.images_per_second > 0.0 && costs.images_per_second.is_finite());
+        // AlexNet at 64 px: conv1 gives 15x15, the rest 3x3 (see the torchvision layout).
+        let giga_macs = costs.giga_macs.expect("counted");
+        assert!(giga_macs > 0.0 && giga_macs < 0.1, "{giga_macs}");
         if let (Some(peak), Some(base)) = (costs.peak_rss_mib, costs.baseline_rss_mib) {
             assert!(peak >= base && base > 1.0, "peak {peak} baseline {base}");
         }

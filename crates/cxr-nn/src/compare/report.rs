@@ -99,10 +99,10 @@ fn markdown(report: &CompareReport) -> String {
     let _ = writeln!(
         md,
         "| backbone | weights | AUC mean [95 % CI over folds] | pooled AUC [DeLong 95 % CI] | \
-         accuracy @WHO | sensitivity @WHO | specificity @WHO | parameters | input | images/s | \
+         accuracy @WHO | sensitivity @WHO | specificity @WHO | parameters | GMACs | input | images/s | \
          peak RSS MiB (+inference) | training s | vs best: dAUC, p |"
     );
-    let _ = writeln!(md, "|{}", "---|".repeat(13));
+    let _ = writeln!(md, "|{}", "---|".repeat(14));
     for r in &report.results {
         let versus = r.versus_best.map_or("best".to_string(), |t| {
             format!("{:+.3}, p = {:.3}", t.difference, t.p_value)
@@ -113,7 +113,7 @@ fn markdown(report: &CompareReport) -> String {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {:.2} M | {} px | {:.1} | {} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2} M | {} | {} px | {:.1} | {} | {:.0} | {} |",
             r.backbone,
             if r.pretrained {
                 "pretrained"
@@ -126,6 +126,9 @@ fn markdown(report: &CompareReport) -> String {
             estimate(r.who.sensitivity),
             estimate(r.who.specificity),
             r.costs.parameters as f64 / 1e6,
+            r.costs
+                .giga_macs
+                .map_or("-".to_string(), |g| format!("{g:.2}")),
             r.costs.input_size,
             r.costs.images_per_second,
             memory,
@@ -138,7 +141,8 @@ fn markdown(report: &CompareReport) -> String {
         "\nWHO operating point: per fold, the highest threshold with sensitivity >= 0.90 on that \
          fold's validation images, applied to its held-out images; counts pooled over folds \
          (Wilson intervals). \"vs best\": DeLong's paired test of the pooled out-of-fold scores \
-         against {}'s. Backbones marked \"from scratch\" have no pretrained weights here: they \
+         against {}'s. GMACs: billions of multiply-accumulates per image in the trunk's \
+         convolutions at the input size (torchvision's \"GFLOPS\"). Backbones marked \"from scratch\" have no pretrained weights here: they \
          start from random weights and phase 2 trains every stage. images/s: {} forward passes \
          of {} images at the input size, BatchNorm folded, on this machine (the classifier \
          alone: a recipe that crops to the lungs also runs the lung model on every image). Peak RSS: the whole \
