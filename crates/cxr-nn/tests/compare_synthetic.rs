@@ -1,5 +1,6 @@
 //! `cxr_nn::compare` end to end on a tiny synthetic set: two backbones (one "pretrained", one
-//! from scratch) on the same folds, the report's rows and files, and resuming after a kill.
+//! from scratch) on the same folds, the report's rows and files, and resuming after a kill;
+//! a pseudo-labelling recipe variant tested against the main recipe.
 
 mod train_support;
 
@@ -8,7 +9,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use cxr_nn::compare::measure::SpeedConfig;
-use cxr_nn::compare::{CompareError, CompareRequest, REPORT_MD, compare};
+use cxr_nn::compare::{CompareError, CompareRequest, REPORT_MD, RecipeVariant, compare};
+use cxr_nn::train::recipe::PseudoLabelRecipe;
 
 fn modified(path: &Path) -> SystemTime {
     std::fs::metadata(path)
@@ -29,6 +31,7 @@ fn two_backbones_on_the_same_folds_then_a_resumed_comparison_retrains_nothing_fi
         backbones: vec!["efficientnet-lite0".into(), "alexnet".into()],
         variants: Vec::new(),
         folds: 3,
+        unlabelled: None,
         timing: SpeedConfig {
             batch: 2,
             batches: 1,
@@ -57,6 +60,9 @@ fn two_backbones_on_the_same_folds_then_a_resumed_comparison_retrains_nothing_fi
         assert!(r.costs.parameters > 100_000, "{}", r.costs.parameters);
         assert_eq!(r.costs.input_size, 64);
         assert!(r.costs.images_per_second > 0.0);
+        // Lite0 at 64 px: about (64/224)^2 of its 0.39 GMACs at 224.
+        let giga_macs = r.costs.giga_macs.expect("GMACs");
+        assert!(giga_macs > 0.005 && giga_macs < 0.1, "{giga_macs}");
         assert!(r.training_seconds > 0.0);
         assert_eq!(r.versus_best.is_none(), r.backbone == report.best);
         if let Some(test) = r.versus_best {
@@ -68,6 +74,7 @@ fn two_backbones_on_the_same_folds_then_a_resumed_comparison_retrains_nothing_fi
     let md = std::fs::read_to_string(out.join(REPORT_MD)).expect("report.md");
     assert!(md.contains("| efficientnet-lite0 | pretrained |"), "{md}");
     assert!(md.contains("| alexnet | from scratch |"), "{md}");
+    assert!(md.contains("| GMACs |"), "{md}");
     for file in ["report.json", "curves_accuracy.png", "curves_loss.png"] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
@@ -119,4 +126,57 @@ fn two_backbones_on_the_same_folds_then_a_resumed_comparison_retrains_nothing_fi
         }
         other => panic!("expected a mismatch, got {:?}", other.map(|r| r.best)),
     }
+}
+
+#[test]
+fn a_pseudo_labelling_variant_is_tested_against_the_main_recipe_and_its_teachers_timed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_blob_dataset(&data, 9);
+    let caches = train_support::private_caches(dir.path());
+    let mut scarce = train_support::tiny_recipe(1, 0);
+    scarce.labelled_fraction = 0.5;
+    let mut pseudo = scarce.clone();
+    pseudo.pseudo_labels = Some(PseudoLabelRecipe { confidence: 0.5 });
+    let request = CompareRequest {
+        data,
+        out: dir.path().join("compare"),
+        recipe: scarce,
+        backbones: vec!["efficientnet-lite0".into()],
+        variants: vec![RecipeVariant {
+            name: "pseudo".into(),
+            recipe: pseudo,
+        }],
+        folds: 3,
+        unlabelled: None,
+        timing: SpeedConfig {
+            batch: 1,
+            batches: 1,
+        },
+    };
+    let report = compare(&request, &caches, &AtomicBool::new(false)).expect("compare");
+    let names: Vec<&str> = report.results.iter().map(|r| r.backbone.as_str()).collect();
+    assert_eq!(names, ["efficientnet-lite0", "efficientnet-lite0+pseudo"]);
+    assert!(report.results[0].versus_main.is_none());
+    let versus_main = report.results[1].versus_main.expect("variant vs main");
+    let difference = report.results[1].pooled_auc.expect("AUC").value
+        - report.results[0].pooled_auc.expect("AUC").value;
+    assert!((versus_main.difference - difference).abs() < 1e-9);
+
+    // The variant's training time counts its teachers' epochs as well as its students'.
+    let variant = request.out.join("efficientnet-lite0+pseudo");
+    let students: f64 = (1..=3)
+        .map(|k| {
+            let json = std::fs::read(variant.join(format!("fold-{k}/metrics.json"))).expect("log");
+            let history: Vec<serde_json::Value> = serde_json::from_slice(&json).expect("json");
+            history
+                .iter()
+                .map(|r| r["seconds"].as_f64().unwrap_or(0.0))
+                .sum::<f64>()
+        })
+        .sum();
+    assert!(variant.join("fold-1/teacher/metrics.json").is_file());
+    assert!(report.results[1].training_seconds > students);
+    let md = std::fs::read_to_string(request.out.join(REPORT_MD)).expect("report.md");
+    assert!(md.contains("vs main recipe"), "{md}");
 }

@@ -30,6 +30,7 @@ fn the_shipped_recipe_cross_validates_on_shenzhen() {
         out,
         recipe,
         folds: Some(5),
+        unlabelled: None,
     };
     let caches = CacheDirs::for_user().expect("cache dirs");
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");

@@ -9,6 +9,8 @@ use cxr_core::lungs::LungCropSpec;
 use cxr_nn::classifier;
 use cxr_nn::model_file::{self, ModelKind};
 use cxr_nn::predict::{ScreenOptions, Screener};
+use cxr_nn::train::pseudo_labels::{self, PseudoLabelReport};
+use cxr_nn::train::recipe::{PseudoLabelRecipe, Recipe};
 use cxr_nn::train::{MODEL_FILE, TrainRequest, train};
 
 #[test]
@@ -22,6 +24,7 @@ fn a_fixed_split_run_writes_model_metrics_and_curves() {
         out: dir.path().join("run"),
         recipe: train_support::tiny_recipe(2, 1),
         folds: None,
+        unlabelled: None,
     };
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
 
@@ -82,6 +85,7 @@ fn cross_validation_reports_every_fold_and_trains_a_final_model() {
         out: dir.path().join("cv"),
         recipe: train_support::tiny_recipe(1, 1),
         folds: Some(3),
+        unlabelled: None,
     };
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
     let cv = report.cross_validation.expect("cross-validation");
@@ -120,6 +124,7 @@ fn a_lung_crop_recipe_pins_its_lung_model_in_the_card_and_prediction_crops_too()
         out: dir.path().join("run"),
         recipe: recipe.clone(),
         folds: None,
+        unlabelled: None,
     };
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
 
@@ -174,9 +179,89 @@ fn a_validation_set_too_small_for_a_delong_interval_still_gives_a_model() {
         out: dir.path().join("run"),
         recipe: train_support::tiny_recipe(1, 0),
         folds: None,
+        unlabelled: None,
     };
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
     assert!(report.model.is_file());
     assert_eq!(report.card.validation[0].images, 2);
     assert_eq!(report.card.validation[0].auc, None);
+}
+
+#[test]
+fn pseudo_labelling_trains_a_teacher_then_a_student_on_its_confident_calls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_blob_dataset(&data, 12);
+    // Four more X-rays without labels, in one flat folder.
+    let unlabelled = dir.path().join("unlabelled");
+    train_support::write_blob_dataset(&dir.path().join("more"), 2);
+    std::fs::create_dir_all(&unlabelled).expect("folder");
+    for class in ["normal", "tb"] {
+        for i in 0..2 {
+            let name = format!("{class}_{i:03}.png");
+            std::fs::copy(
+                dir.path().join("more").join(class).join(&name),
+                unlabelled.join(&name),
+            )
+            .expect("copy");
+        }
+    }
+    let caches = train_support::private_caches(dir.path());
+    let mut recipe = train_support::tiny_recipe(2, 0);
+    recipe.labelled_fraction = 0.5;
+    // Confidence 0.5 takes every call, so the counts below do not hang on the teacher's skill.
+    recipe.pseudo_labels = Some(PseudoLabelRecipe { confidence: 0.5 });
+    let request = TrainRequest {
+        data: data.clone(),
+        out: dir.path().join("run"),
+        recipe: recipe.clone(),
+        folds: None,
+        unlabelled: Some(unlabelled.clone()),
+    };
+    let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+
+    // 24 images: 18 train and 6 validate; half of each class's labels are kept (5 + 5 and
+    // 2 + 2), so 10 hidden labels join the 4 unlabelled images.
+    let run = &request.out;
+    assert!(run.join("teacher").join("metrics.csv").is_file());
+    assert!(run.join("metrics.csv").is_file());
+    let pseudo: PseudoLabelReport = serde_json::from_slice(
+        &std::fs::read(run.join(pseudo_labels::REPORT_FILE)).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(pseudo.unlabelled, 14);
+    assert_eq!(pseudo.abnormal + pseudo.normal, 14);
+    assert_eq!(pseudo.hidden_checked, 10);
+    assert!(pseudo.hidden_correct <= 10);
+    let card = model_file::read_card(&report.model).expect("card");
+    assert_eq!(card.validation[0].images, 4);
+    let protocol = &card.training.as_ref().expect("training").protocol;
+    assert!(protocol.contains("10 labelled images"), "{protocol}");
+    assert!(protocol.contains("14 unlabelled images"), "{protocol}");
+
+    // Unlabelled images with no pseudo-labelling to use them, or only already labelled
+    // images, are refused before anything trains.
+    let no_pseudo = TrainRequest {
+        out: dir.path().join("no-pseudo"),
+        recipe: Recipe {
+            pseudo_labels: None,
+            ..recipe.clone()
+        },
+        ..request.clone()
+    };
+    let error = train(&no_pseudo, &caches, &AtomicBool::new(false)).unwrap_err();
+    assert!(error.to_string().contains("[pseudo_labels]"), "{error}");
+    let labelled_only = TrainRequest {
+        out: dir.path().join("labelled-only"),
+        unlabelled: Some(data.join("tb")),
+        ..request
+    };
+    let error = train(&labelled_only, &caches, &AtomicBool::new(false)).unwrap_err();
+    assert!(error.to_string().contains("already labelled"), "{error}");
+    assert!(
+        !dir.path()
+            .join("labelled-only")
+            .join("metrics.csv")
+            .exists()
+    );
 }

@@ -155,3 +155,29 @@ fn a_bad_recipe_is_refused_with_the_field_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn unlabelled_images_without_pseudo_labelling_are_refused_before_training() {
+    let setup = setup();
+    let output = cxr(
+        &setup,
+        &[
+            &setup.data,
+            Path::new("--out"),
+            &setup.run,
+            Path::new("--recipe"),
+            &setup.recipe,
+            Path::new("--unlabelled"),
+            &setup.data.join("tb"),
+        ],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--unlabelled") && stderr.contains("[pseudo_labels]"),
+        "{stderr}"
+    );
+    assert!(!setup.run.join("metrics.csv").exists());
+}

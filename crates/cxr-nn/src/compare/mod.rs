@@ -23,7 +23,7 @@ use crate::classifier::HeadConfig;
 use crate::train::crossval::{CrossValidation, FoldScores, Spread};
 use crate::train::log::EpochRecord;
 use crate::train::recipe::Recipe;
-use crate::train::{CacheDirs, MODEL_FILE, TrainError, TrainRequest, train};
+use crate::train::{CacheDirs, MODEL_FILE, TrainError, TrainRequest, pseudo_labels, train};
 use crate::weights::CATALOG;
 use measure::{Costs, SpeedConfig};
 
@@ -74,6 +74,9 @@ pub struct CompareRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<RecipeVariant>,
     pub folds: usize,
+    /// Images without labels, for recipes that pseudo-label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlabelled: Option<PathBuf>,
     pub timing: SpeedConfig,
 }
 
@@ -117,6 +120,10 @@ pub struct BackboneResult {
     /// DeLong's paired test of this backbone's pooled out-of-fold scores against the best
     /// backbone's (`auc_a` is this one); `None` for the best itself.
     pub versus_best: Option<PairedAucTest>,
+    /// For a recipe variant's row, the same test against its backbone with the main recipe:
+    /// is the variant's change worth it? `None` for main-recipe rows.
+    #[serde(default)]
+    pub versus_main: Option<PairedAucTest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,7 +191,10 @@ pub(crate) struct Trained {
     pub name: String,
     pub pretrained: bool,
     pub cross_validation: CrossValidation,
+    /// Per fold, the validation curve of the run whose model was scored.
     pub histories: Vec<Vec<EpochRecord>>,
+    /// The folds' epoch times summed, pseudo-labelling teachers' included.
+    pub training_seconds: f64,
     pub costs: Costs,
 }
 
@@ -254,7 +264,8 @@ fn same_comparison(a: &CompareRequest, b: &CompareRequest) -> bool {
             .all(|new| new.name != old.name || new.recipe == old.recipe)
     });
     same_variants
-        && (&a.data, &a.recipe, a.folds, a.timing) == (&b.data, &b.recipe, b.folds, b.timing)
+        && (&a.data, &a.recipe, a.folds, &a.unlabelled, a.timing)
+            == (&b.data, &b.recipe, b.folds, &b.unlabelled, b.timing)
 }
 
 pub fn has_pretrained_weights(kind: BackboneKind) -> bool {
@@ -327,6 +338,7 @@ fn backbone_run(
                 out: dir.clone(),
                 recipe: recipe.clone(),
                 folds: Some(request.folds),
+                unlabelled: request.unlabelled.clone(),
             };
             let report = train(&train_request, cache_dirs, stop)?;
             report.cross_validation.ok_or_else(|| {
@@ -337,11 +349,23 @@ fn backbone_run(
     let histories = (1..=request.folds)
         .map(|k| read_json(&dir.join(format!("fold-{k}")).join("metrics.json")))
         .collect::<Result<Vec<Vec<EpochRecord>>, _>>()?;
+    let mut training_seconds: f64 = histories.iter().flatten().map(|r| r.seconds).sum();
+    for k in 1..=request.folds {
+        let teacher = dir
+            .join(format!("fold-{k}"))
+            .join(pseudo_labels::TEACHER_DIR)
+            .join("metrics.json");
+        if teacher.is_file() {
+            let history: Vec<EpochRecord> = read_json(&teacher)?;
+            training_seconds += history.iter().map(|r| r.seconds).sum::<f64>();
+        }
+    }
     Ok(Trained {
         name: candidate.name.clone(),
         pretrained: has_pretrained_weights(kind),
         cross_validation,
         histories,
+        training_seconds,
         costs,
     })
 }
@@ -384,11 +408,21 @@ fn summarise(request: &CompareRequest, done: &[Trained]) -> Result<CompareReport
             backbone: t.name.clone(),
             source,
         };
+        let (scores, _) = pooled(t);
         let versus_best = if t.name == best.name {
             None
         } else {
-            let (scores, _) = pooled(t);
             Some(delong_paired_test(&scores, &best_scores, &labels).map_err(metrics_error)?)
+        };
+        let main = t
+            .name
+            .split_once('+')
+            .and_then(|(backbone, _)| done.iter().find(|m| m.name == backbone));
+        let versus_main = match main {
+            Some(main) => {
+                Some(delong_paired_test(&scores, &pooled(main).0, &labels).map_err(metrics_error)?)
+            }
+            None => None,
         };
         let cv = &t.cross_validation;
         results.push(BackboneResult {
@@ -399,8 +433,9 @@ fn summarise(request: &CompareRequest, done: &[Trained]) -> Result<CompareReport
             pooled_auc: cv.pooled.auc,
             who: who_point(&cv.scores).map_err(metrics_error)?,
             costs: t.costs.clone(),
-            training_seconds: t.histories.iter().flatten().map(|r| r.seconds).sum(),
+            training_seconds: t.training_seconds,
             versus_best,
+            versus_main,
         });
     }
     Ok(CompareReport {
@@ -537,6 +572,7 @@ mod tests {
                 recipe: cropped.clone(),
             }],
             folds: 3,
+            unlabelled: None,
             timing: SpeedConfig::default(),
         };
         let candidates = check(&request).expect("candidates");

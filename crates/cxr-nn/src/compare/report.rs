@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use cxr_core::metrics::Estimate;
+use cxr_core::metrics::{Estimate, PairedAucTest};
 use cxr_core::report::{CurveSeries, curves_png};
 
 use super::{CompareError, CompareReport, REPORT_MD, Trained};
@@ -100,20 +100,20 @@ fn markdown(report: &CompareReport) -> String {
         md,
         "| backbone | weights | AUC mean [95 % CI over folds] | pooled AUC [DeLong 95 % CI] | \
          accuracy @WHO | sensitivity @WHO | specificity @WHO | parameters | GMACs | input | images/s | \
-         peak RSS MiB (+inference) | training s | vs best: dAUC, p |"
+         peak RSS MiB (+inference) | training s | vs best: dAUC, p | vs main recipe: dAUC, p |"
     );
-    let _ = writeln!(md, "|{}", "---|".repeat(14));
+    let _ = writeln!(md, "|{}", "---|".repeat(15));
     for r in &report.results {
-        let versus = r.versus_best.map_or("best".to_string(), |t| {
-            format!("{:+.3}, p = {:.3}", t.difference, t.p_value)
-        });
+        let paired = |t: &PairedAucTest| format!("{:+.3}, p = {:.3}", t.difference, t.p_value);
+        let versus = r.versus_best.as_ref().map_or("best".to_string(), paired);
+        let versus_main = r.versus_main.as_ref().map_or("-".to_string(), paired);
         let memory = match (r.costs.peak_rss_mib, r.costs.baseline_rss_mib) {
             (Some(peak), Some(base)) => format!("{peak:.0} (+{:.0})", peak - base),
             _ => "not measured".to_string(),
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {:.2} M | {} | {} px | {:.1} | {} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2} M | {} | {} px | {:.1} | {} | {:.0} | {} | {} |",
             r.backbone,
             if r.pretrained {
                 "pretrained"
@@ -133,7 +133,8 @@ fn markdown(report: &CompareReport) -> String {
             r.costs.images_per_second,
             memory,
             r.training_seconds,
-            versus
+            versus,
+            versus_main
         );
     }
     let _ = writeln!(
@@ -141,7 +142,8 @@ fn markdown(report: &CompareReport) -> String {
         "\nWHO operating point: per fold, the highest threshold with sensitivity >= 0.90 on that \
          fold's validation images, applied to its held-out images; counts pooled over folds \
          (Wilson intervals). \"vs best\": DeLong's paired test of the pooled out-of-fold scores \
-         against {}'s. GMACs: billions of multiply-accumulates per image in the trunk's \
+         against {}'s; \"vs main recipe\", for a variant's row, against the same backbone with the main \
+         recipe. GMACs: billions of multiply-accumulates per image in the trunk's \
          convolutions at the input size (torchvision's \"GFLOPS\"). Backbones marked \"from scratch\" have no pretrained weights here: they \
          start from random weights and phase 2 trains every stage. images/s: {} forward passes \
          of {} images at the input size, BatchNorm folded, on this machine (the classifier \

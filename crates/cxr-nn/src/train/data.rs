@@ -4,6 +4,9 @@
 use std::path::Path;
 
 use cxr_core::dataset::{Dataset, Split, SplitPlan};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 use super::TrainError;
@@ -16,6 +19,9 @@ pub struct Partition {
     pub val: Vec<usize>,
     /// Held out from both (cross-validation's test fold); scored at the end.
     pub test: Vec<usize>,
+    /// Images whose labels the run does not see: hidden by the recipe's `labelled_fraction`,
+    /// or given without labels (`--unlabelled`). Only pseudo-labelling uses them.
+    pub unlabelled: Vec<usize>,
 }
 
 /// True for positive (abnormal) images, by item index.
@@ -53,6 +59,7 @@ pub fn fixed_split(
         train: pick(&[Split::Train, Split::Unassigned]),
         val: pick(&[Split::Val]),
         test: Vec::new(),
+        unlabelled: Vec::new(),
     };
     require_both_classes(dataset, &partition)?;
     Ok(partition)
@@ -96,6 +103,7 @@ pub fn cross_validation(
                     .collect(),
                 val: members(val_fold),
                 test: members(k),
+                unlabelled: Vec::new(),
             };
             require_both_classes(dataset, &partition)?;
             Ok(partition)
@@ -121,6 +129,38 @@ fn require_both_classes(dataset: &Dataset, partition: &Partition) -> Result<(), 
         }
     }
     Ok(())
+}
+
+impl Partition {
+    /// Keeps the labels of `fraction` of the training and of the validation images, per class
+    /// (seeded; at least one image of each class present), and moves the rest to
+    /// `unlabelled`: a label-scarce experiment on a fully labelled set. Test images keep
+    /// their labels, since they only score the run.
+    pub fn hide_labels(mut self, labels: &[bool], fraction: f64, seed: u64) -> Partition {
+        if fraction >= 1.0 {
+            return self;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6c61_6265_6c73);
+        for part in [&mut self.train, &mut self.val] {
+            let mut kept = Vec::with_capacity(part.len());
+            for class in [false, true] {
+                let mut members: Vec<usize> = part
+                    .iter()
+                    .copied()
+                    .filter(|&i| labels[i] == class)
+                    .collect();
+                members.shuffle(&mut rng);
+                let keep = ((members.len() as f64 * fraction).round() as usize)
+                    .clamp(members.len().min(1), members.len());
+                self.unlabelled.extend_from_slice(&members[keep..]);
+                kept.extend_from_slice(&members[..keep]);
+            }
+            kept.sort_unstable();
+            *part = kept;
+        }
+        self.unlabelled.sort_unstable();
+        self
+    }
 }
 
 /// Loss weights `[negative, positive]`: inverse class frequency over `train`, scaled so an
@@ -209,6 +249,34 @@ mod tests {
         let part = fixed_split(&dataset(40), 0.25, 1).expect("split");
         assert_eq!(part.val.len(), 10);
         assert_eq!(part.train.len(), 30);
+    }
+
+    #[test]
+    fn hiding_labels_keeps_a_share_of_each_class_in_train_and_val() {
+        let data = dataset(100);
+        let labels = labels(&data);
+        let full = cross_validation(&data, 5, 3).expect("folds").remove(0);
+        let scarce = full.clone().hide_labels(&labels, 0.2, 3);
+        assert_eq!(scarce.test, full.test);
+        for (kept, all) in [(&scarce.train, &full.train), (&scarce.val, &full.val)] {
+            for class in [false, true] {
+                let count = |part: &[usize]| part.iter().filter(|&&i| labels[i] == class).count();
+                let expected = (count(all) as f64 * 0.2).round() as usize;
+                assert_eq!(count(kept), expected.max(1));
+            }
+            assert!(kept.iter().all(|i| all.contains(i)));
+        }
+        // Every hidden image was a training or validation image, and none is still labelled.
+        assert_eq!(
+            scarce.train.len() + scarce.val.len() + scarce.unlabelled.len(),
+            full.train.len() + full.val.len()
+        );
+        assert!(scarce.unlabelled.iter().all(|i| !scarce.train.contains(i)
+            && !scarce.val.contains(i)
+            && !scarce.test.contains(i)));
+        // Seeded: the same call hides the same images; a fraction of 1 hides none.
+        assert_eq!(full.clone().hide_labels(&labels, 0.2, 3), scarce);
+        assert_eq!(full.clone().hide_labels(&labels, 1.0, 3), full);
     }
 
     #[test]

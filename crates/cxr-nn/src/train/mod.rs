@@ -13,6 +13,7 @@ pub mod features;
 pub mod loader;
 pub mod log;
 pub mod optimizer;
+pub mod pseudo_labels;
 pub mod recipe;
 pub mod run;
 pub mod schedule;
@@ -86,6 +87,9 @@ pub struct TrainRequest {
     pub recipe: Recipe,
     /// Cross-validation folds; `None` trains once on a fixed split.
     pub folds: Option<usize>,
+    /// A folder of images without labels, for the recipe's pseudo-labelling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlabelled: Option<PathBuf>,
 }
 
 /// What training produced.
@@ -152,7 +156,11 @@ pub fn train(
     })?;
     write_json(&out.join(REQUEST_FILE), request)?;
     let dataset = Dataset::open(&request.data, &ClassNames::default())?;
-    let labels = data::labels(&dataset);
+    let mut labels = data::labels(&dataset);
+    let extra_unlabelled = match &request.unlabelled {
+        Some(dir) => unlabelled_images(dir, &dataset, recipe)?,
+        None => Vec::new(),
+    };
     let kind = recipe.backbone_kind()?;
     let device = inference_device();
     device.seed(recipe.seed);
@@ -180,7 +188,17 @@ pub fn train(
         spec.clone(),
         dataset.class_names.clone(),
     );
-    let paths: Vec<PathBuf> = dataset.items.iter().map(|item| item.path.clone()).collect();
+    // Unlabelled images follow the data set's in the image list; their label is never read
+    // before a teacher gives them one.
+    let mut paths: Vec<PathBuf> = dataset.items.iter().map(|item| item.path.clone()).collect();
+    let extra_indices: Vec<usize> = (paths.len()..paths.len() + extra_unlabelled.len()).collect();
+    paths.extend(extra_unlabelled);
+    labels.resize(paths.len(), false);
+    let scarce = |partition: Partition| {
+        let mut partition = partition.hide_labels(&labels, recipe.labelled_fraction, recipe.seed);
+        partition.unlabelled.extend_from_slice(&extra_indices);
+        partition
+    };
     let cache = |boundary| {
         FeatureCache::new(
             backbone.clone(),
@@ -210,11 +228,17 @@ pub fn train(
             card: &card,
             stop,
         };
-        run::run(setup, caches)
+        match &recipe.pseudo_labels {
+            Some(config) if !partition.unlabelled.is_empty() => {
+                pseudo_labels::self_train(setup, config, dataset.items.len(), caches)
+            }
+            _ => run::run(setup, caches),
+        }
     };
     let (cross_validation, final_partition) = match request.folds {
         Some(folds) => {
-            let partitions = data::cross_validation(&dataset, folds, recipe.seed)?;
+            let labelled = data::cross_validation(&dataset, folds, recipe.seed)?;
+            let partitions: Vec<Partition> = labelled.iter().cloned().map(scarce).collect();
             let mut outcomes = Vec::new();
             for (k, partition) in partitions.iter().enumerate() {
                 eprintln!("cross-validation: fold {}/{folds}", k + 1);
@@ -224,17 +248,22 @@ pub fn train(
             let summary = crossval::summarise(&partitions, &outcomes, &labels)?;
             write_json(&out.join("cross-validation.json"), &summary)?;
             // The final model trains on every fold but one, which validates it.
-            let last = &partitions[folds - 1];
-            let final_partition = Partition {
+            let last = &labelled[folds - 1];
+            let final_partition = scarce(Partition {
                 train: [last.train.clone(), last.test.clone()].concat(),
                 val: last.val.clone(),
                 test: Vec::new(),
-            };
+                unlabelled: Vec::new(),
+            });
             (Some(summary), final_partition)
         }
         None => (
             None,
-            data::fixed_split(&dataset, recipe.val_fraction, recipe.seed)?,
+            scarce(data::fixed_split(
+                &dataset,
+                recipe.val_fraction,
+                recipe.seed,
+            )?),
         ),
     };
     let final_dir = match request.folds {
@@ -250,18 +279,7 @@ pub fn train(
             path: out.join(REQUEST_FILE),
             message: err.to_string(),
         })?,
-        protocol: match request.folds {
-            Some(folds) => format!(
-                "{folds}-fold cross-validation for the figures; the final model trained on {} images, its checkpoint and thresholds chosen on {} others",
-                final_partition.train.len(),
-                final_partition.val.len()
-            ),
-            None => format!(
-                "trained on {} images; checkpoint and thresholds chosen on {} validation images",
-                final_partition.train.len(),
-                final_partition.val.len()
-            ),
-        },
+        protocol: protocol(request, &final_partition),
         epochs: vec![recipe.frozen.epochs, recipe.fine_tune.epochs],
     });
     card.operating_points = operating_points(&outcome.val_scores, &val_labels)?;
@@ -281,6 +299,59 @@ pub fn train(
         card,
         cross_validation,
     })
+}
+
+/// How the card's model was trained, in words.
+fn protocol(request: &TrainRequest, partition: &Partition) -> String {
+    let (train, val) = (partition.train.len(), partition.val.len());
+    let mut protocol = match request.folds {
+        Some(folds) => format!(
+            "{folds}-fold cross-validation for the figures; the final model trained on {train} labelled images, its checkpoint and thresholds chosen on {val} others"
+        ),
+        None => format!(
+            "trained on {train} labelled images; checkpoint and thresholds chosen on {val} validation images"
+        ),
+    };
+    if request.recipe.pseudo_labels.is_some() && !partition.unlabelled.is_empty() {
+        protocol += &format!(
+            "; self-trained with the teacher's confident pseudo-labels on {} unlabelled images ({} in the run folder)",
+            partition.unlabelled.len(),
+            pseudo_labels::REPORT_FILE
+        );
+    }
+    protocol
+}
+
+/// Images of `dir` for pseudo-labelling, less any that are also in the labelled data set
+/// (which would otherwise train twice, once with a guessed label).
+fn unlabelled_images(
+    dir: &Path,
+    dataset: &Dataset,
+    recipe: &Recipe,
+) -> Result<Vec<PathBuf>, TrainError> {
+    if recipe.pseudo_labels.is_none() {
+        return Err(TrainError::Data(format!(
+            "--unlabelled {}: the recipe has no [pseudo_labels] section, so unlabelled images would not be used; add one (e.g. `[pseudo_labels]` with `confidence = 0.9`)",
+            dir.display()
+        )));
+    }
+    let canonical = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.into());
+    let labelled: std::collections::HashSet<PathBuf> = dataset
+        .items
+        .iter()
+        .map(|item| canonical(&item.path))
+        .collect();
+    let images: Vec<PathBuf> = cxr_core::dataset::list_images(dir)?
+        .into_iter()
+        .filter(|path| !labelled.contains(&canonical(path)))
+        .collect();
+    if images.is_empty() {
+        return Err(TrainError::Data(format!(
+            "--unlabelled {}: no PNG, JPEG or DICOM images there that are not already labelled",
+            dir.display()
+        )));
+    }
+    Ok(images)
 }
 
 /// The lung model for a spec that crops to the lungs; records its sha256 in the spec, so the

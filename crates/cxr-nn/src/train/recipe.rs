@@ -39,6 +39,33 @@ pub struct Recipe {
     /// reused: epoch `e` sees view `e mod views`. 0 means a fresh view every epoch (the
     /// paper's on-the-fly augmentation); fewer views make later epochs nearly free.
     pub augmented_views: usize,
+    /// Keep the labels of only this share of each run's training and validation images
+    /// (per class, seeded) and treat the rest as unlabelled: the label-scarce experiment.
+    /// 1 (the default) keeps every label.
+    pub labelled_fraction: f64,
+    /// Self-training on unlabelled images (`--unlabelled DIR`, and those `labelled_fraction`
+    /// hides); absent: unlabelled images are not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pseudo_labels: Option<PseudoLabelRecipe>,
+}
+
+/// Pseudo-labelling: a first model (the teacher) trains on the labelled images and scores the
+/// unlabelled ones on their plain view; those it calls with at least `confidence` join the
+/// training images with its call as their label, and the model trains again from the start.
+/// They are then seen under augmentation, so the student also learns to give the same answer
+/// on perturbed copies of what the teacher saw plainly (a consistency objective).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PseudoLabelRecipe {
+    /// A pseudo-label is kept when the teacher's probability is at least this, or at most
+    /// one minus this.
+    pub confidence: f64,
+}
+
+impl Default for PseudoLabelRecipe {
+    fn default() -> Self {
+        Self { confidence: 0.9 }
+    }
 }
 
 /// How images become inputs, on top of the backbone's own preprocessing preset.
@@ -179,6 +206,8 @@ impl Default for Recipe {
             frozen: PhaseRecipe::default(),
             fine_tune: FineTuneRecipe::default(),
             augmented_views: 0,
+            labelled_fraction: 1.0,
+            pseudo_labels: None,
         }
     }
 }
@@ -326,6 +355,22 @@ impl Recipe {
                 return invalid(format!("{name} {lr} must be positive"));
             }
         }
+        if !(self.labelled_fraction > 0.0 && self.labelled_fraction <= 1.0) {
+            return invalid(format!(
+                "labelled_fraction {} is not in (0, 1]",
+                self.labelled_fraction
+            ));
+        }
+        if let Some(confidence) = self
+            .pseudo_labels
+            .as_ref()
+            .map(|p| p.confidence)
+            .filter(|c| !(0.5..1.0).contains(c))
+        {
+            return invalid(format!(
+                "pseudo_labels.confidence {confidence} is not in [0.5, 1)"
+            ));
+        }
         if !(self.schedule.factor > 0.0 && self.schedule.factor < 1.0) {
             return invalid(format!(
                 "schedule.factor {} must be in (0, 1)",
@@ -421,6 +466,35 @@ mod tests {
         assert!(err.to_string().contains("val_auc"), "{err}");
         let err = Recipe::from_toml("[fine_tune]\nlearning_rate = 0.0").expect_err("rate");
         assert!(err.to_string().contains("fine_tune.learning_rate"), "{err}");
+    }
+
+    #[test]
+    fn label_scarcity_and_pseudo_labels_are_read_and_checked() {
+        let recipe =
+            Recipe::from_toml("labelled_fraction = 0.2\n[pseudo_labels]\nconfidence = 0.95\n")
+                .expect("recipe");
+        assert_eq!(recipe.labelled_fraction, 0.2);
+        assert_eq!(
+            recipe.pseudo_labels.as_ref().map(|p| p.confidence),
+            Some(0.95)
+        );
+        assert_eq!(
+            Recipe::from_toml(&recipe.to_toml()).expect("round trip"),
+            recipe
+        );
+        assert!(!Recipe::default().to_toml().contains("pseudo_labels"));
+        let empty = Recipe::from_toml("[pseudo_labels]\n").expect("defaults");
+        assert_eq!(
+            empty.pseudo_labels,
+            Some(PseudoLabelRecipe { confidence: 0.9 })
+        );
+        let err = Recipe::from_toml("labelled_fraction = 0.0").expect_err("fraction");
+        assert!(err.to_string().contains("labelled_fraction"), "{err}");
+        let err = Recipe::from_toml("[pseudo_labels]\nconfidence = 0.3").expect_err("confidence");
+        assert!(
+            err.to_string().contains("pseudo_labels.confidence"),
+            "{err}"
+        );
     }
 
     #[test]

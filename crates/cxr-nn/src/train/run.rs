@@ -153,21 +153,28 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
         checkpoint::save(&checkpoint_path, &state, &model, &optimizer)?;
     }
     let best = best_weights(&best_path, setup.initial)?;
-    let device = inference_device();
-    let mut score_on = |indices: &[usize]| -> Result<Vec<f64>, TrainError> {
-        let inputs = caches
-            .fine_tune
-            .view(View::Plain, &caches.images, &device, setup.stop)?;
-        score(&best, &inputs, indices, caches.fine_tune.boundary())
-    };
-    let val_scores = score_on(&setup.partition.val)?;
-    let test_scores = score_on(&setup.partition.test)?;
+    let val_scores = score_plain(&best, caches, &setup.partition.val, setup.stop)?;
+    let test_scores = score_plain(&best, caches, &setup.partition.test, setup.stop)?;
     Ok(RunOutcome {
         model: best,
         val_scores,
         test_scores,
         history: state.history,
     })
+}
+
+/// Probabilities of abnormality that `model` gives images `indices` (of the caches' image
+/// list) on their plain, unaugmented view.
+pub fn score_plain(
+    model: &Classifier,
+    caches: &mut TrunkCaches,
+    indices: &[usize],
+    stop: &AtomicBool,
+) -> Result<Vec<f64>, TrainError> {
+    let inputs = caches
+        .fine_tune
+        .view(View::Plain, &caches.images, &inference_device(), stop)?;
+    score(model, &inputs, indices, caches.fine_tune.boundary())
 }
 
 /// Whether an epoch whose monitored figure is `value` replaces the kept weights: the first

@@ -34,6 +34,9 @@ pub struct CompareArgs {
     /// folds and reported as `<backbone>+<file stem>` (e.g. the same recipe with lung crops).
     #[arg(long, value_delimiter = ',')]
     recipes: Vec<PathBuf>,
+    /// A folder of X-rays without labels, for recipes with a `[pseudo_labels]` section.
+    #[arg(long, value_name = "DIR")]
+    unlabelled: Option<PathBuf>,
     /// Cross-validation folds, the same for every backbone (seeded by the recipe's seed).
     #[arg(long, default_value_t = 5)]
     folds: usize,
@@ -69,6 +72,7 @@ pub fn run(args: CompareArgs, json: bool) -> anyhow::Result<ExitCode> {
             })
             .collect::<anyhow::Result<_>>()?,
         folds: args.folds,
+        unlabelled: args.unlabelled,
         timing: SpeedConfig {
             batch: args.timing_batch,
             batches: args.timing_batches,
@@ -107,9 +111,15 @@ fn print_report(
         let auc = r
             .pooled_auc
             .map_or("-".into(), |e| format!("{:.3}", e.value));
-        let versus = r.versus_best.map_or("best".to_string(), |t| {
+        let mut versus = r.versus_best.map_or("best".to_string(), |t| {
             format!("p = {:.3} vs best", t.p_value)
         });
+        if let Some(t) = r.versus_main {
+            versus += &format!(
+                ", {:+.3} (p = {:.3}) vs the main recipe",
+                t.difference, t.p_value
+            );
+        }
         println!(
             "{:<28} AUC {:.3} [{:.3}, {:.3}] over folds, pooled {auc}, {:.1} images/s, {}",
             r.backbone,

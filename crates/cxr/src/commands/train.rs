@@ -32,6 +32,10 @@ pub struct TrainArgs {
     /// train the final model.
     #[arg(long, value_name = "K", conflicts_with = "resume")]
     folds: Option<usize>,
+    /// A folder of X-rays without labels to learn from too, by the recipe's pseudo-labelling
+    /// (its `[pseudo_labels]` section).
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    unlabelled: Option<PathBuf>,
     /// Continue the run in RUN_DIR after a kill or Ctrl-C, losing at most one epoch.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["data", "out"])]
     resume: Option<PathBuf>,
@@ -46,6 +50,7 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   val_fraction = 0.2            # when the data set has no validation split
   class_weights = false         # true: weigh classes by inverse frequency
   augmented_views = 0           # 0: fresh augmentation every epoch; K: reuse K cached views
+  labelled_fraction = 1.0       # < 1: hide the other labels (label-scarce experiments)
 
   [preprocess]
   # input_size = 224            # default: the backbone's own
@@ -85,6 +90,9 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   # learning_rate = 1e-4        # default: optimizer.learning_rate
   unfreeze_from = \"mixed9\"      # empty: mixed9 for Inception V3, else the last two stages
 
+  # [pseudo_labels]             # self-training on --unlabelled DIR and on hidden labels:
+  # confidence = 0.9            # a teacher's calls this sure become the student's labels
+
 See recipes/ in the repository for commented examples.";
 
 pub fn run(args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
@@ -100,6 +108,7 @@ pub fn run(args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
                 out,
                 recipe,
                 folds: args.folds,
+                unlabelled: args.unlabelled,
             }
         }
         _ => anyhow::bail!("give DATA and --out RUN_DIR, or --resume RUN_DIR"),
