@@ -5,6 +5,7 @@
 //! so a file is scored the same way everywhere.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::tensor::Device;
 use burn::tensor::activation::sigmoid;
@@ -105,7 +106,7 @@ pub struct Screener {
     card: ModelCard,
     device: Device,
     /// The lung model of a card whose preprocessing crops to the lungs.
-    lungs: Option<LungSegmenter>,
+    lungs: Option<Arc<LungSegmenter>>,
     pub limits: DecodeLimits,
     pub quality: QualityConfig,
 }
@@ -113,6 +114,16 @@ pub struct Screener {
 impl Screener {
     /// Loads the classifier at `path`, or the shipped default model with `None`.
     pub fn load(path: Option<&Path>) -> Result<Self, PredictError> {
+        Self::load_sharing_lungs(path, None)
+    }
+
+    /// [`Self::load`], taking `lungs` for a card that crops to the lungs when it is the lung
+    /// model the card pins (same sha256), so that a caller that also draws lung outlines (the
+    /// server) keeps one copy; any other card loads the shipped lung model as `load` does.
+    pub fn load_sharing_lungs(
+        path: Option<&Path>,
+        lungs: Option<Arc<LungSegmenter>>,
+    ) -> Result<Self, PredictError> {
         let path = match path {
             Some(path) => path.to_path_buf(),
             None => classifier::default_model_path().ok_or(PredictError::NoDefaultModel)?,
@@ -120,11 +131,17 @@ impl Screener {
         let device = inference_device();
         let (classifier, card) = classifier::load(&path, &device)?;
         let mut screener = Self::new(classifier, card, device);
-        if screener.card.preprocess.lung_crop.is_some() {
-            // Whether it is the lung model the card was trained with is checked (by sha256)
-            // when it crops.
-            let lungs = LungSegmenter::load_shipped()
-                .map_err(|source| PredictError::LungModel(Box::new(source)))?;
+        if let Some(crop) = &screener.card.preprocess.lung_crop {
+            let pinned = lungs.filter(|lungs| lungs.sha256 == crop.lung_model_sha256);
+            // Whether the shipped lung model is the one the card was trained with is checked
+            // (by sha256) when it crops.
+            let lungs = match pinned {
+                Some(lungs) => lungs,
+                None => Arc::new(
+                    LungSegmenter::load_shipped()
+                        .map_err(|source| PredictError::LungModel(Box::new(source)))?,
+                ),
+            };
             screener.lungs = Some(lungs);
         }
         Ok(screener)
@@ -303,7 +320,7 @@ impl Screener {
             path: path.to_path_buf(),
             source,
         };
-        let lungs = self.lungs.as_ref().map(|lungs| lungs as &dyn LungCropper);
+        let lungs = self.lungs.as_deref().map(|lungs| lungs as &dyn LungCropper);
         let cropped = crop_lungs(&image.image, spec, lungs).map_err(preprocess_error)?;
         let fitted = fit(
             cropped.as_ref().map_or(&image.image, |crop| &crop.image),
@@ -358,4 +375,58 @@ impl Screener {
 fn standard_deviation(values: &[f64], mean: f64) -> f64 {
     let squares: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
     (squares / (values.len() - 1).max(1) as f64).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backbones::BackboneKind;
+    use crate::classifier::HeadConfig;
+    use crate::model_file::{self, ModelKind};
+    use cxr_core::lungs::LungCropSpec;
+    use cxr_core::preprocess::PreprocessSpec;
+
+    /// A small untrained classifier whose card crops to the lung model with `lung_sha256`.
+    fn crop_model(dir: &Path, lung_sha256: &str) -> PathBuf {
+        let device = inference_device();
+        let kind = BackboneKind::MobileNetV2;
+        let head = HeadConfig {
+            hidden: 8,
+            ..HeadConfig::paper(kind.spec().feature_channels)
+        };
+        let mut spec = PreprocessSpec::preset(kind.spec().preprocess_preset).expect("preset");
+        spec.lung_crop = Some(LungCropSpec {
+            lung_model_sha256: lung_sha256.to_string(),
+            ..LungCropSpec::default()
+        });
+        let card = ModelCard::new(
+            ModelKind::Classifier,
+            classifier::architecture(kind, &head, 224),
+            spec,
+            vec!["normal".into(), "tb".into()],
+        );
+        let path = dir.join(format!("crop-{}.safetensors", &lung_sha256[..8]));
+        let model = Classifier::new(kind.init(&device), &head, &device);
+        model_file::save(&path, &model, &card).expect("save");
+        path
+    }
+
+    #[test]
+    fn a_cropping_model_shares_the_lung_model_it_pins_and_loads_its_own_otherwise() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shipped = Arc::new(LungSegmenter::load_shipped().expect("shipped lung model"));
+        let pinned = crop_model(dir.path(), &shipped.sha256);
+        let screener =
+            Screener::load_sharing_lungs(Some(&pinned), Some(shipped.clone())).expect("load");
+        let shared = screener.lungs.as_ref().expect("lung model");
+        assert!(Arc::ptr_eq(shared, &shipped));
+
+        // A card pinned to another lung model does not take the given one: it loads the
+        // shipped model, whose sha256 the crop then checks against the card.
+        let other = crop_model(dir.path(), &"ab".repeat(32));
+        let screener =
+            Screener::load_sharing_lungs(Some(&other), Some(shipped.clone())).expect("load");
+        let own = screener.lungs.as_ref().expect("lung model");
+        assert!(!Arc::ptr_eq(own, &shipped));
+    }
 }

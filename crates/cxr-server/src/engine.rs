@@ -2,6 +2,7 @@
 //! model. Turns uploads into screenings (the JSON result and the pictures a page shows).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cxr_core::lungs::{LungCheck, LungMask, scale_nearest};
 use cxr_core::report::fit_within;
@@ -132,7 +133,7 @@ pub struct Pictures {
 /// The loaded models.
 pub struct Engine {
     screener: Screener,
-    segmenter: Option<LungSegmenter>,
+    segmenter: Option<Arc<LungSegmenter>>,
     pub model: ModelInfo,
     pub lung_model: Option<ModelInfo>,
     pub points: Vec<PointInfo>,
@@ -150,9 +151,6 @@ impl Engine {
             Some(path) => path.to_path_buf(),
             None => cxr_nn::classifier::default_model_path().ok_or(PredictError::NoDefaultModel)?,
         };
-        let mut screener = Screener::load(Some(&model_path))?;
-        screener.limits = limits;
-        let model = model_info(&model_path, file_sha256(&model_path)?, screener.card());
         let (segmenter, lung_model) = match lungs {
             Some(path) => {
                 let segmenter = LungSegmenter::load(path).map_err(|source| EngineError::Lungs {
@@ -160,10 +158,15 @@ impl Engine {
                     source: Box::new(source),
                 })?;
                 let info = model_info(path, segmenter.sha256.clone(), &segmenter.card);
-                (Some(segmenter), Some(info))
+                (Some(Arc::new(segmenter)), Some(info))
             }
             None => (None, None),
         };
+        // A TB model that crops to the lungs shares the outline's lung model when it is the
+        // one it was trained with.
+        let mut screener = Screener::load_sharing_lungs(Some(&model_path), segmenter.clone())?;
+        screener.limits = limits;
+        let model = model_info(&model_path, file_sha256(&model_path)?, screener.card());
         let card = screener.card();
         let points = card
             .operating_points
