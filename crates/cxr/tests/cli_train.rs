@@ -45,21 +45,25 @@ fn cxr(setup: &Setup, args: &[&Path]) -> Command {
     command
 }
 
+/// `cxr train DATA --out RUN --recipe RECIPE`, plus `extra` arguments.
+fn new_run(setup: &Setup, extra: &[&Path]) -> Command {
+    let mut args = vec![
+        setup.data.as_path(),
+        Path::new("--out"),
+        &setup.run,
+        Path::new("--recipe"),
+        &setup.recipe,
+    ];
+    args.extend_from_slice(extra);
+    cxr(setup, &args)
+}
+
 /// Starts a training run and returns once its first checkpoint is on disk.
 fn start_until_first_checkpoint(setup: &Setup) -> Child {
-    let mut child = cxr(
-        setup,
-        &[
-            &setup.data,
-            Path::new("--out"),
-            &setup.run,
-            Path::new("--recipe"),
-            &setup.recipe,
-        ],
-    )
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn cxr");
+    let mut child = new_run(setup, &[])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cxr");
     let started = Instant::now();
     while !setup.run.join("checkpoint.bin").is_file() {
         if let Ok(Some(status)) = child.try_wait() {
@@ -136,18 +140,7 @@ fn ctrl_c_stops_cleanly_and_says_how_to_resume() {
 fn a_bad_recipe_is_refused_with_the_field_named() {
     let setup = setup();
     std::fs::write(&setup.recipe, "batch_sise = 4\n").expect("recipe");
-    let output = cxr(
-        &setup,
-        &[
-            &setup.data,
-            Path::new("--out"),
-            &setup.run,
-            Path::new("--recipe"),
-            &setup.recipe,
-        ],
-    )
-    .output()
-    .expect("run");
+    let output = new_run(&setup, &[]).output().expect("run");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -159,20 +152,9 @@ fn a_bad_recipe_is_refused_with_the_field_named() {
 #[test]
 fn unlabelled_images_without_pseudo_labelling_are_refused_before_training() {
     let setup = setup();
-    let output = cxr(
-        &setup,
-        &[
-            &setup.data,
-            Path::new("--out"),
-            &setup.run,
-            Path::new("--recipe"),
-            &setup.recipe,
-            Path::new("--unlabelled"),
-            &setup.data.join("tb"),
-        ],
-    )
-    .output()
-    .expect("run");
+    let output = new_run(&setup, &[Path::new("--unlabelled"), &setup.data.join("tb")])
+        .output()
+        .expect("run");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
