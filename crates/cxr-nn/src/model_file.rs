@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use cxr_core::metrics::Estimate;
+use cxr_core::dataset::ClassNames;
+use cxr_core::metrics::{ClassFigures, Estimate};
 use cxr_core::preprocess::PreprocessSpec;
 use serde::{Deserialize, Serialize};
 
@@ -120,11 +121,18 @@ pub struct ModelCard {
     pub preprocess: PreprocessSpec,
     /// Class names by label index (negative first).
     pub classes: Vec<String>,
+    /// The classes a screening refers, for a model with a softmax head over `classes`; empty
+    /// for the paper's binary model, which refers class 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refer: Vec<String>,
     pub operating_points: Vec<OperatingPoint>,
     /// Name of the operating point used when the user names none.
     pub default_operating_point: String,
     pub training: Option<TrainingRecord>,
     pub validation: Vec<Validation>,
+    /// Per-class figures (one-vs-rest AUC, confusion matrix) of a multi-class model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_validation: Vec<ClassFigures>,
     /// E.g. "cxr 0.1.0".
     pub software: String,
     /// RFC 3339, UTC.
@@ -146,10 +154,12 @@ impl ModelCard {
             architecture,
             preprocess,
             classes,
+            refer: Vec::new(),
             operating_points: Vec::new(),
             default_operating_point: String::new(),
             training: None,
             validation: Vec::new(),
+            class_validation: Vec::new(),
             software: format!("cxr {}", env!("CARGO_PKG_VERSION")),
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             notice: NOTICE.to_string(),
@@ -166,6 +176,34 @@ impl ModelCard {
     /// The default operating point, if the card names one that it holds.
     pub fn default_point(&self) -> Option<&OperatingPoint> {
         self.operating_point(&self.default_operating_point)
+    }
+
+    /// The model's classes and which of them a screening refers.
+    pub fn class_names(&self) -> Result<ClassNames, String> {
+        if self.refer.is_empty() {
+            return Ok(ClassNames::default());
+        }
+        ClassNames::listed(&self.classes, &self.refer).map_err(|error| error.to_string())
+    }
+
+    /// The screening decision's name: the refer classes' names for a positive one (e.g.
+    /// "tb"), the others' for a negative one (e.g. "normal").
+    pub fn decision_name(&self, positive: bool) -> String {
+        if self.refer.is_empty() {
+            let fallback = if positive { "abnormal" } else { "normal" };
+            return self
+                .classes
+                .get(usize::from(positive))
+                .cloned()
+                .unwrap_or_else(|| fallback.to_string());
+        }
+        let refers = |name: &String| self.refer.iter().any(|r| r.eq_ignore_ascii_case(name));
+        self.classes
+            .iter()
+            .filter(|name| refers(name) == positive)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" or ")
     }
 
     /// A hyper-parameter of the architecture, or `default` when the card does not set it.

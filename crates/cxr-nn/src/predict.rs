@@ -361,14 +361,9 @@ impl Screener {
         Ok(probabilities)
     }
 
-    /// The card's class name of a decision, e.g. "tb" or "normal".
+    /// The card's name of a decision, e.g. "tb" or "normal".
     pub fn class_name(&self, positive: bool) -> String {
-        let fallback = if positive { "abnormal" } else { "normal" };
-        self.card
-            .classes
-            .get(usize::from(positive))
-            .cloned()
-            .unwrap_or_else(|| fallback.to_string())
+        self.card.decision_name(positive)
     }
 }
 

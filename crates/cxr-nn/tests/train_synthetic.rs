@@ -1,5 +1,6 @@
 //! `cxr_nn::train` end to end on a tiny synthetic set: a fixed split and cross-validation,
-//! with the run folder's outputs, the model file's card, and resuming a finished run.
+//! with the run folder's outputs, the model file's card, resuming a finished run, pseudo-labels
+//! and a three-class softmax head.
 
 mod train_support;
 
@@ -7,10 +8,11 @@ use std::sync::atomic::AtomicBool;
 
 use cxr_core::lungs::LungCropSpec;
 use cxr_nn::classifier;
+use cxr_nn::classifier::HeadOutputs;
 use cxr_nn::model_file::{self, ModelKind};
 use cxr_nn::predict::{ScreenOptions, Screener};
 use cxr_nn::train::pseudo_labels::{self, PseudoLabelReport};
-use cxr_nn::train::recipe::{PseudoLabelRecipe, Recipe};
+use cxr_nn::train::recipe::{ClassesRecipe, PseudoLabelRecipe, Recipe};
 use cxr_nn::train::{MODEL_FILE, TrainRequest, train};
 
 #[test]
@@ -264,4 +266,80 @@ fn pseudo_labelling_trains_a_teacher_then_a_student_on_its_confident_calls() {
             .join("metrics.csv")
             .exists()
     );
+}
+
+#[test]
+fn a_class_list_trains_a_softmax_head_with_per_class_figures() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_three_class_dataset(&data, 9);
+    let caches = train_support::private_caches(dir.path());
+    let names: Vec<String> = ["normal", "tb", "age-related"].map(String::from).to_vec();
+    let mut recipe = train_support::tiny_recipe(1, 1);
+    recipe.classes = Some(ClassesRecipe {
+        names: names.clone(),
+        refer: vec!["tb".into()],
+    });
+    let request = TrainRequest {
+        data: data.clone(),
+        out: dir.path().join("cv"),
+        recipe: recipe.clone(),
+        folds: Some(3),
+        unlabelled: None,
+    };
+    let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+
+    // Per class, over the 27 out-of-fold images: a 3x3 confusion matrix and three AUCs.
+    let cv = report.cross_validation.expect("cross-validation");
+    let classes = cv.classes.expect("per-class figures");
+    assert_eq!(classes.confusion.len(), 3);
+    let counted: usize = classes.confusion.iter().flatten().sum();
+    assert_eq!(counted, 27);
+    let per_class: Vec<usize> = classes.one_vs_rest.iter().map(|c| c.images).collect();
+    assert_eq!(per_class, [9, 9, 9]);
+    // The screening figures count only "tb" as positive.
+    assert_eq!(cv.pooled.images, 27);
+
+    let card = model_file::read_card(&report.model).expect("card");
+    assert_eq!(card.classes, names);
+    assert_eq!(card.refer, ["tb"]);
+    assert_eq!(
+        card.class_validation.len(),
+        2,
+        "validation split and pooled folds"
+    );
+    let (model, _) =
+        classifier::load(&report.model, &cxr_nn::device::inference_device()).expect("load");
+    assert_eq!(
+        model.head.outputs,
+        HeadOutputs::Softmax {
+            classes: 3,
+            refer: vec![1]
+        }
+    );
+    let screener = Screener::load(Some(&report.model)).expect("screener");
+    assert_eq!(screener.class_name(true), "tb");
+    assert_eq!(screener.class_name(false), "normal or age-related");
+    let screened = screener
+        .screen_files(
+            &[data.join("tb").join("tb_000.png")],
+            &ScreenOptions::default(),
+            |_| {},
+        )
+        .expect("screen");
+    let probability = screened[0].as_ref().expect("screened").probability;
+    assert!((0.0..=1.0).contains(&probability));
+
+    // The binary recipe does not know the third folder, and says which.
+    let binary = TrainRequest {
+        out: dir.path().join("binary"),
+        recipe: Recipe {
+            classes: None,
+            ..recipe
+        },
+        folds: None,
+        ..request
+    };
+    let error = train(&binary, &caches, &AtomicBool::new(false)).unwrap_err();
+    assert!(error.to_string().contains("age-related"), "{error}");
 }

@@ -94,6 +94,38 @@ fn a_copy_across_splits_and_an_unreadable_file_exit_one() {
 }
 
 #[test]
+fn a_third_class_folder_needs_a_class_list() {
+    let root = clean_tree();
+    let r = root.path();
+    write_block_png(&r.join("train/age-related/a1.png"), 40, 64);
+    write_block_png(&r.join("val/age-related/a2.png"), 41, 64);
+
+    let output = cxr(&["data", "check", dir_arg(r)]);
+    assert_eq!(output.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("unknown class 'age-related'"), "{error}");
+
+    let listed = [
+        "data",
+        "check",
+        dir_arg(r),
+        "--classes",
+        "normal,tb,age-related",
+    ];
+    let output = cxr(&listed);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("8 images: 3 normal, 3 tb, 2 age-related"),
+        "{text}"
+    );
+    let output = cxr(&[&listed[..], &["--refer", "covid"]].concat());
+    assert_eq!(output.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("refer class 'covid'"), "{error}");
+}
+
+#[test]
 fn an_unreadable_data_set_exits_two_naming_the_path() {
     let root = tempfile::tempdir().unwrap();
     let output = cxr(&["data", "check", dir_arg(root.path())]);

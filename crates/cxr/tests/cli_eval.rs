@@ -3,7 +3,7 @@
 
 mod screening_support;
 
-use screening_support::{cxr, labelled_set, text, tiny_model};
+use screening_support::{cxr, labelled_set, text, tiny_model, tiny_three_class_model, write_png};
 
 #[test]
 fn writes_the_report_files_for_two_models() {
@@ -61,5 +61,51 @@ fn a_missing_image_stops_the_evaluation_naming_it() {
         text(&output.stderr).contains("CHNCXR_0009_1.png"),
         "{}",
         text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_multi_class_model_reads_its_classes_and_refers_only_its_refer_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_three_class_model(&dir.path().join("three.safetensors"));
+    let data = dir.path().join("data");
+    for (class, seeds) in [("normal", 0..4), ("tb", 4..8), ("age-related", 8..12)] {
+        std::fs::create_dir_all(data.join(class)).unwrap();
+        for seed in seeds {
+            write_png(&data.join(class).join(format!("{seed}.png")), seed);
+        }
+    }
+    let out = dir.path().join("eval");
+    let output = cxr(&[
+        "eval",
+        model.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--resamples",
+        "100",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("three.safetensors: 12 images (4 TB), AUC"),
+        "{stdout}"
+    );
+
+    let screened = cxr(&[
+        "--json",
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        data.join("tb").join("4.png").to_str().unwrap(),
+    ]);
+    assert!(screened.status.success(), "{}", text(&screened.stderr));
+    let stdout = text(&screened.stdout);
+    let decisions = ["tb", "normal or age-related"];
+    assert!(
+        decisions
+            .iter()
+            .any(|d| stdout.contains(&format!("\"decision\":\"{d}\""))),
+        "{stdout}"
     );
 }

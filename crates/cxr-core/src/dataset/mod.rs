@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use check::{CheckOptions, CheckReport, check};
-pub use classes::{ClassNames, NEGATIVE, POSITIVE};
+pub use classes::{ClassListError, ClassNames, NEGATIVE, POSITIVE};
 pub use files::{is_image, list_images};
 pub use manifest::write_manifest;
 pub use split::{SplitError, SplitPlan};
@@ -163,7 +163,7 @@ impl Dataset {
     pub fn open(path: &Path, names: &ClassNames) -> Result<Dataset, DatasetError> {
         if path.is_file() {
             let found = manifest::read_manifest(path, names)?;
-            return Dataset::from_discovered(path, Layout::Manifest, found);
+            return Dataset::from_discovered(path, Layout::Manifest, names, found);
         }
         if !path.is_dir() {
             return Err(DatasetError::Io {
@@ -172,10 +172,10 @@ impl Dataset {
             });
         }
         if let Some((layout, found)) = folders::discover(path, names)? {
-            return Dataset::from_discovered(path, layout, found);
+            return Dataset::from_discovered(path, layout, names, found);
         }
         if let Some(found) = nlm::discover(path)? {
-            return Dataset::from_discovered(path, Layout::NlmNames, found);
+            return Dataset::from_discovered(path, Layout::NlmNames, names, found);
         }
         let has_content =
             !files::list_images(path)?.is_empty() || !files::list_subdirs(path)?.is_empty();
@@ -193,6 +193,7 @@ impl Dataset {
     fn from_discovered(
         source: &Path,
         layout: Layout,
+        names: &ClassNames,
         found: Vec<Discovered>,
     ) -> Result<Dataset, DatasetError> {
         if found.is_empty() {
@@ -200,13 +201,17 @@ impl Dataset {
                 path: source.to_path_buf(),
             });
         }
-        let mut class_names: Vec<String> = classes::DEFAULT_CLASS_NAMES
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
+        let mut class_names = names.display_names();
         let mut named = vec![false; class_names.len()];
         let mut items = Vec::with_capacity(found.len());
         for Discovered { item, class_name } in found {
+            if item.label >= class_names.len() {
+                return Err(DatasetError::UnknownClass {
+                    path: item.path,
+                    name: item.label.to_string(),
+                    accepted: names.describe(),
+                });
+            }
             if let Some(name) = class_name.filter(|_| !named[item.label]) {
                 class_names[item.label] = name;
                 named[item.label] = true;

@@ -1,5 +1,6 @@
 //! Evaluation metrics for a binary classifier's scores: ROC/PR curves, AUC with confidence
-//! intervals, confusion-matrix rates, threshold selection and calibration.
+//! intervals, confusion-matrix rates, threshold selection and calibration; and per-class
+//! figures for classifiers over more than two classes (`multiclass`).
 //!
 //! Conventions shared by every function here:
 //! - `scores[i]` is the model's score for case `i` (higher means "more likely positive") and
@@ -15,6 +16,7 @@ mod calibration;
 mod confusion;
 mod delong;
 mod estimate;
+mod multiclass;
 pub mod normal;
 mod pr;
 mod ranking;
@@ -28,6 +30,7 @@ pub use calibration::{
 pub use confusion::{BinaryMetrics, ConfusionMatrix};
 pub use delong::{DelongAuc, PairedAucTest, delong_auc, delong_paired_test};
 pub use estimate::{ConfidenceLevel, Estimate, Proportion};
+pub use multiclass::{ClassFigures, OneVsRest, class_figures, predicted_class};
 pub use pr::{PrecisionRecallCurve, precision_recall_curve};
 pub use roc::{RocCurve, roc_curve};
 pub use threshold::{OperatingPoint, ThresholdRule, select_threshold};

@@ -1,14 +1,42 @@
 //! The paper's classification head on a backbone's feature map:
-//! global average pooling -> Dense 512 -> ReLU -> BatchNorm -> Dropout 0.5 -> Dense 1 (a logit).
+//! global average pooling -> Dense 512 -> ReLU -> BatchNorm -> Dropout 0.5 -> Dense 1 (a logit),
+//! or Dense C (a softmax over classes) whose refer classes' log-odds is the screening logit.
 
 use burn::module::Module;
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu,
 };
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// What the last layer gives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HeadOutputs {
+    /// One logit, read through a sigmoid (the paper).
+    Binary,
+    /// One logit per class, read through a softmax. A screening refers the classes `refer`.
+    Softmax { classes: usize, refer: Vec<usize> },
+}
+
+impl HeadOutputs {
+    /// Width of the last dense layer.
+    pub fn width(&self) -> usize {
+        match self {
+            HeadOutputs::Binary => 1,
+            HeadOutputs::Softmax { classes, .. } => *classes,
+        }
+    }
+
+    /// Number of classes told apart (two for the binary head).
+    pub fn classes(&self) -> usize {
+        match self {
+            HeadOutputs::Binary => 2,
+            HeadOutputs::Softmax { classes, .. } => *classes,
+        }
+    }
+}
 
 /// The head's shape: what the model card stores to rebuild it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HeadConfig {
     /// Channels of the feature map it reads.
     pub in_channels: usize,
@@ -16,6 +44,7 @@ pub struct HeadConfig {
     pub hidden: usize,
     /// Dropout rate before the last layer (0.5 in the paper).
     pub dropout: f64,
+    pub outputs: HeadOutputs,
 }
 
 impl HeadConfig {
@@ -25,6 +54,7 @@ impl HeadConfig {
             in_channels,
             hidden: 512,
             dropout: 0.5,
+            outputs: HeadOutputs::Binary,
         }
     }
 
@@ -37,7 +67,7 @@ impl HeadConfig {
                 .init(device)
         };
         let mut hidden = dense(self.in_channels, self.hidden);
-        let mut output = dense(self.hidden, 1);
+        let mut output = dense(self.hidden, self.outputs.width());
         for layer in [&mut hidden, &mut output] {
             layer.bias = layer.bias.take().map(|bias| bias.map(|b| b.zeros_like()));
         }
@@ -50,6 +80,7 @@ impl HeadConfig {
                 .init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             output,
+            outputs: self.outputs.clone(),
         }
     }
 }
@@ -61,16 +92,59 @@ pub struct Head {
     pub norm: BatchNorm,
     pub dropout: Dropout,
     pub output: Linear,
+    #[module(skip)]
+    pub outputs: HeadOutputs,
 }
 
 impl Head {
-    /// Feature map `[n, c, h, w]` to logits `[n, 1]`.
+    /// Feature map `[n, c, h, w]` to the screening logit `[n, 1]`: the log-odds that an image
+    /// belongs to a class the screening refers. Grad-CAM and the thresholds read this.
     pub fn forward(&self, features: Tensor<4>) -> Tensor<2> {
+        self.screening_logit(self.class_logits(features))
+    }
+
+    /// Feature map to one logit per class `[n, classes]`, whose softmax is the class
+    /// probabilities. The binary head's logit `z` becomes `[0, z]`: the same probabilities and
+    /// the same cross-entropy as the sigmoid of `z`.
+    pub fn class_logits(&self, features: Tensor<4>) -> Tensor<2> {
         let pooled = features.mean_dims(&[2, 3]).flatten(1, 3);
         let hidden = self.activation.forward(self.hidden.forward(pooled));
-        self.output
-            .forward(self.dropout.forward(self.norm.forward(hidden)))
+        let logits = self
+            .output
+            .forward(self.dropout.forward(self.norm.forward(hidden)));
+        match &self.outputs {
+            HeadOutputs::Binary => Tensor::cat(vec![logits.zeros_like(), logits], 1),
+            HeadOutputs::Softmax { .. } => logits,
+        }
     }
+
+    /// Class logits `[n, classes]` to the screening logit `[n, 1]`: log-sum-exp over the
+    /// refer classes minus log-sum-exp over the rest.
+    pub fn screening_logit(&self, class_logits: Tensor<2>) -> Tensor<2> {
+        let (referred, others): (Vec<usize>, Vec<usize>) = match &self.outputs {
+            HeadOutputs::Binary => (vec![1], vec![0]),
+            HeadOutputs::Softmax { classes, refer } => {
+                (0..*classes).partition(|class| refer.contains(class))
+            }
+        };
+        let columns = |indices: Vec<usize>| {
+            let device = class_logits.device();
+            let n = indices.len();
+            let indices: Vec<i64> = indices.into_iter().map(|i| i as i64).collect();
+            class_logits.clone().select(
+                1,
+                Tensor::<1, Int>::from_data(TensorData::new(indices, [n]), &device),
+            )
+        };
+        log_sum_exp(columns(referred)) - log_sum_exp(columns(others))
+    }
+}
+
+/// `log(sum(exp(x)))` over each row `[n, k]` to `[n, 1]`, shifted by the row maximum so that
+/// nothing overflows; one column gives that column back exactly.
+pub fn log_sum_exp(x: Tensor<2>) -> Tensor<2> {
+    let max = x.clone().max_dim(1);
+    max.clone() + (x - max).exp().sum_dim(1).log()
 }
 
 #[cfg(test)]
@@ -89,6 +163,44 @@ mod tests {
         let pooled = features.clone().mean_dims(&[2, 3]);
         let diff = (head.forward(features) - head.forward(pooled)).abs().max();
         assert!(diff.into_scalar::<f32>() < 1e-5);
+    }
+
+    #[test]
+    fn the_screening_logit_is_the_log_odds_of_the_refer_classes() {
+        let device = inference_device();
+        let features = Tensor::<4>::random([4, 16, 2, 2], Distribution::Normal(0.0, 1.0), &device);
+        // Binary: the class logits are [0, z] and the screening logit is z itself.
+        let binary = HeadConfig::paper(16).init(&device);
+        let class_logits = binary.class_logits(features.clone());
+        assert_eq!(class_logits.dims(), [4, 2]);
+        let z = binary.forward(features.clone());
+        let second = class_logits.clone().slice([0..4, 1..2]);
+        assert_eq!((z - second).abs().max().into_scalar::<f32>(), 0.0);
+        // Softmax over three classes referring classes 1 and 2: sigmoid of the screening logit
+        // is their total probability.
+        let config = HeadConfig {
+            outputs: HeadOutputs::Softmax {
+                classes: 3,
+                refer: vec![1, 2],
+            },
+            ..HeadConfig::paper(16)
+        };
+        let head = config.init(&device);
+        let logits = head.class_logits(features.clone());
+        assert_eq!(logits.dims(), [4, 3]);
+        let probabilities = burn::tensor::activation::softmax(logits, 1);
+        let referred = probabilities.slice([0..4, 1..3]).sum_dim(1);
+        let screening = burn::tensor::activation::sigmoid(head.forward(features));
+        let diff = (referred - screening).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-5, "{diff}");
+    }
+
+    #[test]
+    fn log_sum_exp_does_not_overflow() {
+        let device = inference_device();
+        let x = Tensor::<2>::from_data(TensorData::new(vec![1000.0f32, 1000.0], [1, 2]), &device);
+        let value = log_sum_exp(x).into_scalar::<f32>();
+        assert!((value - (1000.0 + 2f32.ln())).abs() < 1e-3, "{value}");
     }
 
     #[test]

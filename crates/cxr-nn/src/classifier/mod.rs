@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
-pub use head::{Head, HeadConfig};
+pub use head::{Head, HeadConfig, HeadOutputs};
 
 use crate::backbones::{Backbone, BackboneKind};
 use crate::model_file::{self, Architecture, ModelCard, ModelFileError, ModelKind};
@@ -17,6 +17,8 @@ use crate::model_file::{self, Architecture, ModelCard, ModelFileError, ModelKind
 /// Card parameter names of the head's shape.
 const HEAD_HIDDEN: &str = "head_hidden";
 const HEAD_DROPOUT: &str = "head_dropout";
+/// Width of a softmax head's last layer; absent for the binary head.
+const HEAD_CLASSES: &str = "head_classes";
 
 /// File name of the shipped TB model.
 pub const DEFAULT_MODEL_FILE: &str = "cxr-tb-default.safetensors";
@@ -44,12 +46,12 @@ impl Classifier {
             BackboneKind::from_name(&card.architecture.network).map_err(|e| e.to_string())?;
         Ok(Self::new(
             kind.init(device),
-            &head_config(kind, card),
+            &head_config(kind, card)?,
             device,
         ))
     }
 
-    /// Images `[n, 3, h, w]` to logits `[n, 1]`.
+    /// Images `[n, 3, h, w]` to screening logits `[n, 1]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.head_logits(self.feature_map(images))
     }
@@ -64,7 +66,7 @@ impl Classifier {
         self.backbone.features(images)
     }
 
-    /// The head on a feature map from [`Self::feature_map`].
+    /// The head's screening logit on a feature map from [`Self::feature_map`].
     pub fn head_logits(&self, feature_map: Tensor<4>) -> Tensor<2> {
         self.head.forward(feature_map)
     }
@@ -80,25 +82,48 @@ impl Classifier {
 
 /// The architecture entry of a classifier card for `input_size` square inputs.
 pub fn architecture(kind: BackboneKind, head: &HeadConfig, input_size: usize) -> Architecture {
+    let mut params: std::collections::BTreeMap<String, f64> = [
+        (HEAD_HIDDEN.to_string(), head.hidden as f64),
+        (HEAD_DROPOUT.to_string(), head.dropout),
+    ]
+    .into_iter()
+    .collect();
+    if let HeadOutputs::Softmax { classes, .. } = head.outputs {
+        params.insert(HEAD_CLASSES.to_string(), classes as f64);
+    }
     Architecture {
         network: kind.name().to_string(),
         input_size,
-        params: [
-            (HEAD_HIDDEN.to_string(), head.hidden as f64),
-            (HEAD_DROPOUT.to_string(), head.dropout),
-        ]
-        .into_iter()
-        .collect(),
+        params,
     }
 }
 
-fn head_config(kind: BackboneKind, card: &ModelCard) -> HeadConfig {
+/// The head `card` describes: binary unless the card names refer classes, then a softmax
+/// over its classes, whose count the architecture must agree with.
+fn head_config(kind: BackboneKind, card: &ModelCard) -> Result<HeadConfig, String> {
     let paper = HeadConfig::paper(kind.spec().feature_channels);
-    HeadConfig {
+    let outputs = if card.refer.is_empty() {
+        HeadOutputs::Binary
+    } else {
+        let names = card.class_names()?;
+        let classes = names.len();
+        let width = card.param(HEAD_CLASSES, 0.0) as usize;
+        if width != classes {
+            return Err(format!(
+                "the card lists {classes} classes but its head has {width} outputs"
+            ));
+        }
+        HeadOutputs::Softmax {
+            classes,
+            refer: (0..classes).filter(|&c| names.refers(c)).collect(),
+        }
+    };
+    Ok(HeadConfig {
         hidden: card.param(HEAD_HIDDEN, paper.hidden as f64) as usize,
         dropout: card.param(HEAD_DROPOUT, paper.dropout),
+        outputs,
         ..paper
-    }
+    })
 }
 
 /// Loads a classifier model file (as trained: BatchNorm not folded) and its card.
@@ -124,28 +149,32 @@ mod tests {
     use crate::device::inference_device;
     use cxr_core::preprocess::PreprocessSpec;
 
-    #[test]
-    fn a_saved_classifier_loads_back_from_its_card() {
+    /// Saves a small untrained classifier with `outputs`, loads it back and checks that both
+    /// give the same scores, before and after folding BatchNorm.
+    fn round_trip(outputs: HeadOutputs, classes: &[&str], refer: &[&str]) -> ModelCard {
         let device = inference_device();
         let kind = BackboneKind::EfficientNetLite0;
         let head = HeadConfig {
             hidden: 8,
             dropout: 0.25,
+            outputs,
             ..HeadConfig::paper(kind.spec().feature_channels)
         };
         let model = Classifier::new(kind.init(&device), &head, &device);
-        let card = ModelCard::new(
+        let mut card = ModelCard::new(
             ModelKind::Classifier,
             architecture(kind, &head, 224),
             PreprocessSpec::preset(kind.spec().preprocess_preset).expect("preset"),
-            vec!["normal".into(), "tb".into()],
+            classes.iter().map(|c| c.to_string()).collect(),
         );
+        card.refer = refer.iter().map(|c| c.to_string()).collect();
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("tiny.safetensors");
         model_file::save(&path, &model, &card).expect("save");
 
         let (loaded, loaded_card) = load(&path, &device).expect("load");
         assert_eq!(loaded_card, card);
+        assert_eq!(loaded.head.outputs, head.outputs);
         let x = Tensor::<4>::ones([2, 3, 32, 32], &device);
         let diff = (model.forward(x.clone()) - loaded.forward(x.clone()))
             .abs()
@@ -154,5 +183,36 @@ mod tests {
         let folded = loaded.fold_batchnorm().probabilities(x.clone());
         let diff = (model.probabilities(x) - folded).abs().max();
         assert!(diff.into_scalar::<f32>() < 1e-4);
+        card
+    }
+
+    #[test]
+    fn a_saved_classifier_loads_back_from_its_card() {
+        let card = round_trip(HeadOutputs::Binary, &["normal", "tb"], &[]);
+        assert_eq!(card.decision_name(true), "tb");
+        assert!(!card.architecture.params.contains_key(HEAD_CLASSES));
+    }
+
+    #[test]
+    fn a_multi_class_classifier_loads_back_from_its_card() {
+        let outputs = HeadOutputs::Softmax {
+            classes: 3,
+            refer: vec![1, 2],
+        };
+        let card = round_trip(
+            outputs,
+            &["normal", "tb", "age-related"],
+            &["tb", "age-related"],
+        );
+        assert_eq!(card.decision_name(true), "tb or age-related");
+        assert_eq!(card.decision_name(false), "normal");
+        // A card whose head width disagrees with its classes is refused.
+        let mut bad = card.clone();
+        bad.classes.push("covid".into());
+        let error = Classifier::from_card(&bad, &inference_device()).expect_err("mismatch");
+        assert!(
+            error.contains("4 classes but its head has 3 outputs"),
+            "{error}"
+        );
     }
 }

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::data::Partition;
+use cxr_core::metrics::{ClassFigures, class_figures};
+
+use super::data::{Labels, Partition};
 use super::run::RunOutcome;
 use super::{TrainError, validation};
 use crate::model_file::Validation;
@@ -30,6 +32,9 @@ pub struct CrossValidation {
     /// Each fold's raw scores, for pairing models trained on the same folds (`cxr compare`).
     #[serde(default)]
     pub scores: Vec<FoldScores>,
+    /// A multi-class model's per-class figures on the pooled out-of-fold probabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<ClassFigures>,
 }
 
 /// One fold's images (indices into the data set) with their labels and the run's scores.
@@ -43,17 +48,22 @@ pub struct FoldScores {
     pub test_scores: Vec<f64>,
 }
 
-/// Summarises the runs' held-out scores.
+/// Summarises the runs' held-out scores; with `class_names` (a multi-class model), also
+/// per class.
 pub fn summarise(
     partitions: &[Partition],
     outcomes: &[RunOutcome],
-    labels: &[bool],
+    labels: &Labels,
+    class_names: Option<&[String]>,
 ) -> Result<CrossValidation, TrainError> {
     let mut folds = Vec::new();
     let mut scores = Vec::new();
     let (mut all_scores, mut all_labels) = (Vec::new(), Vec::new());
-    let labels_of = |indices: &[usize]| indices.iter().map(|&i| labels[i]).collect::<Vec<_>>();
+    let (mut all_rows, mut all_classes) = (Vec::new(), Vec::new());
+    let labels_of = |indices: &[usize]| labels.screening(indices);
     for (k, (partition, outcome)) in partitions.iter().zip(outcomes).enumerate() {
+        all_rows.extend_from_slice(&outcome.test_classes);
+        all_classes.extend(labels.classes_of(&partition.test));
         let fold_labels = labels_of(&partition.test);
         let name = format!("fold {} held out ({} images)", k + 1, fold_labels.len());
         folds.push(validation(&name, &outcome.test_scores, &fold_labels)?);
@@ -74,6 +84,10 @@ pub fn summarise(
         all_scores.len()
     );
     let pooled = validation(&name, &all_scores, &all_labels)?;
+    let classes = match class_names {
+        Some(class_names) => Some(class_figures(&name, class_names, &all_rows, &all_classes)?),
+        None => None,
+    };
     let spread = |value: fn(&Validation) -> Option<f64>| {
         spread(&folds.iter().filter_map(value).collect::<Vec<_>>())
     };
@@ -85,6 +99,7 @@ pub fn summarise(
         folds,
         pooled,
         scores,
+        classes,
     })
 }
 

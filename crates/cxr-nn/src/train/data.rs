@@ -1,9 +1,9 @@
 //! The data a training run sees: which images train and which validate (a fixed split or
-//! cross-validation folds), their labels, class weights, and the manifest hash for the card.
+//! cross-validation folds), their classes, class weights, and the manifest hash for the card.
 
 use std::path::Path;
 
-use cxr_core::dataset::{Dataset, Split, SplitPlan};
+use cxr_core::dataset::{ClassNames, Dataset, Split, SplitPlan};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -24,15 +24,50 @@ pub struct Partition {
     pub unlabelled: Vec<usize>,
 }
 
-/// True for positive (abnormal) images, by item index.
-pub fn labels(dataset: &Dataset) -> Vec<bool> {
-    dataset.items.iter().map(|item| item.label == 1).collect()
+/// What a run learns from: each image's class, and which classes a screening refers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Labels {
+    /// Class index by image index (the data set's items, then any unlabelled images, whose
+    /// entry is never read before a teacher gives them one).
+    pub classes: Vec<usize>,
+    /// Whether a screening refers each class (calls it positive).
+    pub refer: Vec<bool>,
+}
+
+impl Labels {
+    /// The data set's labels, read with the classes `names`.
+    pub fn of(dataset: &Dataset, names: &ClassNames) -> Self {
+        Self {
+            classes: dataset.items.iter().map(|item| item.label).collect(),
+            refer: names.refer_mask().to_vec(),
+        }
+    }
+
+    pub fn class_count(&self) -> usize {
+        self.refer.len()
+    }
+
+    /// Whether a screening should refer image `image`.
+    pub fn refers(&self, image: usize) -> bool {
+        self.refer[self.classes[image]]
+    }
+
+    /// The screening truth (refer or not) of images `indices`.
+    pub fn screening(&self, indices: &[usize]) -> Vec<bool> {
+        indices.iter().map(|&i| self.refers(i)).collect()
+    }
+
+    /// The classes of images `indices`.
+    pub fn classes_of(&self, indices: &[usize]) -> Vec<usize> {
+        indices.iter().map(|&i| self.classes[i]).collect()
+    }
 }
 
 /// The data set's own train/validation split if it has one, else a seeded stratified split
 /// holding out `val_fraction`. Test images never train.
 pub fn fixed_split(
     dataset: &Dataset,
+    labels: &Labels,
     val_fraction: f64,
     seed: u64,
 ) -> Result<Partition, TrainError> {
@@ -61,7 +96,7 @@ pub fn fixed_split(
         test: Vec::new(),
         unlabelled: Vec::new(),
     };
-    require_both_classes(dataset, &partition)?;
+    require_classes(dataset, labels, &partition)?;
     Ok(partition)
 }
 
@@ -70,6 +105,7 @@ pub fn fixed_split(
 /// the rest train. So no score of a test fold was seen by any choice made in its run.
 pub fn cross_validation(
     dataset: &Dataset,
+    labels: &Labels,
     folds: usize,
     seed: u64,
 ) -> Result<Vec<Partition>, TrainError> {
@@ -105,26 +141,37 @@ pub fn cross_validation(
                 test: members(k),
                 unlabelled: Vec::new(),
             };
-            require_both_classes(dataset, &partition)?;
+            require_classes(dataset, labels, &partition)?;
             Ok(partition)
         })
         .collect()
 }
 
-fn require_both_classes(dataset: &Dataset, partition: &Partition) -> Result<(), TrainError> {
+/// Training and validation images both need images a screening refers and images it does
+/// not, and every class needs training images, or the run cannot learn or be judged.
+fn require_classes(
+    dataset: &Dataset,
+    labels: &Labels,
+    partition: &Partition,
+) -> Result<(), TrainError> {
     for (name, part) in [
         ("training", &partition.train),
         ("validation", &partition.val),
     ] {
-        let positives = part
-            .iter()
-            .filter(|&&i| dataset.items[i].label == 1)
-            .count();
-        if positives == 0 || positives == part.len() {
+        let referred = part.iter().filter(|&&i| labels.refers(i)).count();
+        if referred == 0 || referred == part.len() {
             return Err(TrainError::Data(format!(
-                "{}: the {name} images ({}) need both classes; found {positives} abnormal",
+                "{}: the {name} images ({}) need both classes; found {referred} abnormal",
                 dataset.source.display(),
                 part.len()
+            )));
+        }
+    }
+    for (class, class_name) in dataset.class_names.iter().enumerate() {
+        if !partition.train.iter().any(|&i| labels.classes[i] == class) {
+            return Err(TrainError::Data(format!(
+                "{}: no training images of class '{class_name}'",
+                dataset.source.display()
             )));
         }
     }
@@ -136,18 +183,18 @@ impl Partition {
     /// (seeded; at least one image of each class present), and moves the rest to
     /// `unlabelled`: a label-scarce experiment on a fully labelled set. Test images keep
     /// their labels, since they only score the run.
-    pub fn hide_labels(mut self, labels: &[bool], fraction: f64, seed: u64) -> Partition {
+    pub fn hide_labels(mut self, labels: &Labels, fraction: f64, seed: u64) -> Partition {
         if fraction >= 1.0 {
             return self;
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6c61_6265_6c73);
         for part in [&mut self.train, &mut self.val] {
             let mut kept = Vec::with_capacity(part.len());
-            for class in [false, true] {
+            for class in 0..labels.class_count() {
                 let mut members: Vec<usize> = part
                     .iter()
                     .copied()
-                    .filter(|&i| labels[i] == class)
+                    .filter(|&i| labels.classes[i] == class)
                     .collect();
                 members.shuffle(&mut rng);
                 let keep = ((members.len() as f64 * fraction).round() as usize)
@@ -163,16 +210,22 @@ impl Partition {
     }
 }
 
-/// Loss weights `[negative, positive]`: inverse class frequency over `train`, scaled so an
-/// average image weighs 1 (Keras' "balanced"); `[1, 1]` when `balanced` is off.
-pub fn class_weights(labels: &[bool], train: &[usize], balanced: bool) -> [f32; 2] {
-    let positives = train.iter().filter(|&&i| labels[i]).count();
-    let negatives = train.len() - positives;
-    if !balanced || positives == 0 || negatives == 0 {
-        return [1.0, 1.0];
+/// Loss weight per class: inverse class frequency over `train`, scaled so an average image
+/// weighs 1 (Keras' "balanced"); all 1 when `balanced` is off or a class has no images.
+pub fn class_weights(labels: &Labels, train: &[usize], balanced: bool) -> Vec<f32> {
+    let classes = labels.class_count();
+    let mut counts = vec![0usize; classes];
+    for &i in train {
+        counts[labels.classes[i]] += 1;
+    }
+    if !balanced || counts.contains(&0) {
+        return vec![1.0; classes];
     }
     let n = train.len() as f32;
-    [n / (2.0 * negatives as f32), n / (2.0 * positives as f32)]
+    counts
+        .iter()
+        .map(|&count| n / (classes as f32 * count as f32))
+        .collect()
 }
 
 /// The card's data manifest: SHA-256 over the sorted "file sha256 label" lines.
@@ -229,7 +282,8 @@ mod tests {
     #[test]
     fn cross_validation_tests_every_image_once_and_never_trains_on_it() {
         let data = dataset(50);
-        let parts = cross_validation(&data, 5, 7).expect("folds");
+        let labels = Labels::of(&data, &ClassNames::default());
+        let parts = cross_validation(&data, &labels, 5, 7).expect("folds");
         let mut tested: Vec<usize> = parts.iter().flat_map(|p| p.test.clone()).collect();
         tested.sort();
         assert_eq!(tested, (0..50).collect::<Vec<_>>());
@@ -241,12 +295,14 @@ mod tests {
             );
             assert_eq!(p.train.len() + p.val.len() + p.test.len(), 50);
         }
-        assert!(cross_validation(&data, 2, 7).is_err());
+        assert!(cross_validation(&data, &labels, 2, 7).is_err());
     }
 
     #[test]
     fn a_fixed_split_holds_out_the_val_fraction_of_each_class() {
-        let part = fixed_split(&dataset(40), 0.25, 1).expect("split");
+        let data = dataset(40);
+        let labels = Labels::of(&data, &ClassNames::default());
+        let part = fixed_split(&data, &labels, 0.25, 1).expect("split");
         assert_eq!(part.val.len(), 10);
         assert_eq!(part.train.len(), 30);
     }
@@ -254,13 +310,16 @@ mod tests {
     #[test]
     fn hiding_labels_keeps_a_share_of_each_class_in_train_and_val() {
         let data = dataset(100);
-        let labels = labels(&data);
-        let full = cross_validation(&data, 5, 3).expect("folds").remove(0);
+        let labels = Labels::of(&data, &ClassNames::default());
+        let full = cross_validation(&data, &labels, 5, 3)
+            .expect("folds")
+            .remove(0);
         let scarce = full.clone().hide_labels(&labels, 0.2, 3);
         assert_eq!(scarce.test, full.test);
         for (kept, all) in [(&scarce.train, &full.train), (&scarce.val, &full.val)] {
-            for class in [false, true] {
-                let count = |part: &[usize]| part.iter().filter(|&&i| labels[i] == class).count();
+            for class in [0, 1] {
+                let count =
+                    |part: &[usize]| part.iter().filter(|&&i| labels.classes[i] == class).count();
                 let expected = (count(all) as f64 * 0.2).round() as usize;
                 assert_eq!(count(kept), expected.max(1));
             }
@@ -281,9 +340,27 @@ mod tests {
 
     #[test]
     fn balanced_weights_even_out_the_classes() {
-        let labels = [true, false, false, false];
-        let weights = class_weights(&labels, &[0, 1, 2, 3], true);
-        assert_eq!(weights, [4.0 / 6.0, 2.0]);
-        assert_eq!(class_weights(&labels, &[0, 1, 2, 3], false), [1.0, 1.0]);
+        let labels = Labels {
+            classes: vec![1, 0, 0, 0, 2, 2],
+            refer: vec![false, true, true],
+        };
+        let weights = class_weights(&labels, &[0, 1, 2, 3], false);
+        assert_eq!(weights, [1.0, 1.0, 1.0]);
+        // Class 2 has no training images among 0..4: no weighting.
+        assert_eq!(class_weights(&labels, &[0, 1, 2, 3], true), [1.0, 1.0, 1.0]);
+        let weights = class_weights(&labels, &[0, 1, 2, 3, 4, 5], true);
+        assert_eq!(weights, [6.0 / 9.0, 2.0, 1.0]);
+        assert_eq!(labels.screening(&[0, 1, 4]), [true, false, true]);
+    }
+
+    #[test]
+    fn every_class_needs_training_images() {
+        let mut data = dataset(30);
+        data.class_names.push("other".into());
+        let names = ClassNames::listed(&data.class_names, &["tb".to_string(), "other".to_string()])
+            .expect("classes");
+        let labels = Labels::of(&data, &names);
+        let error = fixed_split(&data, &labels, 0.2, 1).expect_err("no 'other' images");
+        assert!(error.to_string().contains("class 'other'"), "{error}");
     }
 }

@@ -22,23 +22,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use cxr_core::dataset::{ClassNames, Dataset};
+use cxr_core::dataset::Dataset;
 use cxr_core::lungs::LungCropper;
 use cxr_core::metrics::{
-    ConfidenceLevel, ConfusionMatrix, MetricsError, ThresholdRule, delong_auc, roc_curve,
-    select_threshold,
+    ConfidenceLevel, ConfusionMatrix, MetricsError, ThresholdRule, class_figures, delong_auc,
+    roc_curve, select_threshold,
 };
 use cxr_core::preprocess::{InputSize, PreprocessCache, PreprocessSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::backbones::BackboneKind;
-use crate::classifier::{self, Classifier, HeadConfig};
+use crate::classifier::{self, Classifier, HeadConfig, HeadOutputs};
 use crate::device::inference_device;
 use crate::model_file::{self, ModelCard, ModelKind, OperatingPoint, TrainingRecord, Validation};
 use crate::segmentation::LungSegmenter;
 use crate::weights;
 use crossval::CrossValidation;
-use data::Partition;
+use data::{Labels, Partition};
 use features::FeatureCache;
 use recipe::Recipe;
 use run::{RunSetup, TrunkCaches};
@@ -155,8 +155,9 @@ pub fn train(
         source,
     })?;
     write_json(&out.join(REQUEST_FILE), request)?;
-    let dataset = Dataset::open(&request.data, &ClassNames::default())?;
-    let mut labels = data::labels(&dataset);
+    let names = recipe.class_names()?;
+    let dataset = Dataset::open(&request.data, &names)?;
+    let mut labels = Labels::of(&dataset, &names);
     let extra_unlabelled = match &request.unlabelled {
         Some(dir) => unlabelled_images(dir, &dataset, recipe)?,
         None => Vec::new(),
@@ -174,26 +175,46 @@ pub fn train(
         }
         other => other?,
     };
+    let outputs = match &recipe.classes {
+        None => HeadOutputs::Binary,
+        Some(_) => HeadOutputs::Softmax {
+            classes: names.len(),
+            refer: (0..names.len()).filter(|&c| names.refers(c)).collect(),
+        },
+    };
     let head = HeadConfig {
         hidden: recipe.head.hidden,
         dropout: recipe.head.dropout,
+        outputs,
         ..HeadConfig::paper(kind.spec().feature_channels)
     };
     let initial = Classifier::new(backbone.clone(), &head, &device);
     let mut spec = preprocess_spec(kind, recipe)?;
     let lungs = crop_lung_model(&mut spec)?;
-    let card = ModelCard::new(
+    let mut card = ModelCard::new(
         ModelKind::Classifier,
         classifier::architecture(kind, &head, spec.input_size.width),
         spec.clone(),
         dataset.class_names.clone(),
     );
+    // Per-class figures only mean something beside a softmax head.
+    let multi_class = recipe
+        .classes
+        .as_ref()
+        .map(|_| dataset.class_names.as_slice());
+    if multi_class.is_some() {
+        card.refer = (0..names.len())
+            .filter(|&c| names.refers(c))
+            .map(|c| dataset.class_names[c].clone())
+            .collect();
+    }
+    let card = card;
     // Unlabelled images follow the data set's in the image list; their label is never read
     // before a teacher gives them one.
     let mut paths: Vec<PathBuf> = dataset.items.iter().map(|item| item.path.clone()).collect();
     let extra_indices: Vec<usize> = (paths.len()..paths.len() + extra_unlabelled.len()).collect();
     paths.extend(extra_unlabelled);
-    labels.resize(paths.len(), false);
+    labels.classes.resize(paths.len(), 0);
     let scarce = |partition: Partition| {
         let mut partition = partition.hide_labels(&labels, recipe.labelled_fraction, recipe.seed);
         partition.unlabelled.extend_from_slice(&extra_indices);
@@ -237,7 +258,7 @@ pub fn train(
     };
     let (cross_validation, final_partition) = match request.folds {
         Some(folds) => {
-            let labelled = data::cross_validation(&dataset, folds, recipe.seed)?;
+            let labelled = data::cross_validation(&dataset, &labels, folds, recipe.seed)?;
             let partitions: Vec<Partition> = labelled.iter().cloned().map(scarce).collect();
             let mut outcomes = Vec::new();
             for (k, partition) in partitions.iter().enumerate() {
@@ -245,7 +266,7 @@ pub fn train(
                 let dir = out.join(format!("fold-{}", k + 1));
                 outcomes.push(run_in(&dir, partition, &mut caches)?);
             }
-            let summary = crossval::summarise(&partitions, &outcomes, &labels)?;
+            let summary = crossval::summarise(&partitions, &outcomes, &labels, multi_class)?;
             write_json(&out.join("cross-validation.json"), &summary)?;
             // The final model trains on every fold but one, which validates it.
             let last = &labelled[folds - 1];
@@ -261,6 +282,7 @@ pub fn train(
             None,
             scarce(data::fixed_split(
                 &dataset,
+                &labels,
                 recipe.val_fraction,
                 recipe.seed,
             )?),
@@ -271,7 +293,7 @@ pub fn train(
         None => out.clone(),
     };
     let outcome = run_in(&final_dir, &final_partition, &mut caches)?;
-    let val_labels: Vec<bool> = final_partition.val.iter().map(|&i| labels[i]).collect();
+    let val_labels = labels.screening(&final_partition.val);
     let mut card = card;
     card.training = Some(TrainingRecord {
         data: data::manifest(&dataset, &request.data)?,
@@ -289,8 +311,17 @@ pub fn train(
         &outcome.val_scores,
         &val_labels,
     )?);
+    if let Some(class_names) = multi_class {
+        card.class_validation.push(class_figures(
+            &format!("validation split ({} images)", val_labels.len()),
+            class_names,
+            &outcome.val_classes,
+            &labels.classes_of(&final_partition.val),
+        )?);
+    }
     if let Some(cv) = &cross_validation {
         card.validation.push(cv.pooled.clone());
+        card.class_validation.extend(cv.classes.clone());
     }
     let model_path = out.join(MODEL_FILE);
     model_file::save(&model_path, &outcome.model, &card)?;

@@ -1,6 +1,7 @@
 //! Learning from images without labels by pseudo-labelling (self-training): a teacher trained
 //! on the labelled images labels the unlabelled ones it is sure of, and a student learns from both.
 
+use cxr_core::metrics::predicted_class;
 use serde::{Deserialize, Serialize};
 
 use super::data::Partition;
@@ -19,30 +20,29 @@ pub struct PseudoLabelReport {
     pub confidence: f64,
     /// Unlabelled images the teacher scored.
     pub unlabelled: usize,
-    /// Of those, the ones called abnormal and normal with at least `confidence`: the student
-    /// trains on these with the teacher's call as their label.
+    /// Of those, the ones called with at least `confidence`: the student trains on these with
+    /// the teacher's call as their label. Abnormal counts calls of a class the screening
+    /// refers, normal the rest; `per_class` counts each class.
     pub abnormal: usize,
     pub normal: usize,
+    #[serde(default)]
+    pub per_class: Vec<usize>,
     /// Pseudo-labelled images whose true label was only hidden (`labelled_fraction`), and how
     /// many of their pseudo-labels were right: the teacher's precision, never used in training.
     pub hidden_checked: usize,
     pub hidden_correct: usize,
 }
 
-/// `(image, pseudo-label)` for each image whose score is at least `confidence` one way or the
-/// other; the rest stay unlabelled.
-pub fn confident(indices: &[usize], scores: &[f64], confidence: f64) -> Vec<(usize, bool)> {
+/// `(image, class)` for each image whose most probable class has a probability of at least
+/// `confidence` (for the binary head: a score at least `confidence` one way or the other);
+/// the rest stay unlabelled.
+pub fn confident(indices: &[usize], classes: &[Vec<f64>], confidence: f64) -> Vec<(usize, usize)> {
     indices
         .iter()
-        .zip(scores)
-        .filter_map(|(&image, &score)| {
-            if score >= confidence {
-                Some((image, true))
-            } else if score <= 1.0 - confidence {
-                Some((image, false))
-            } else {
-                None
-            }
+        .zip(classes)
+        .filter_map(|(&image, row)| {
+            let class = predicted_class(row);
+            (row[class] >= confidence).then_some((image, class))
         })
         .collect()
 }
@@ -73,27 +73,29 @@ pub fn self_train(
     )?;
     let unlabelled = &setup.partition.unlabelled;
     let scores = run::score_plain(&teacher.model, caches, unlabelled, setup.stop)?;
-    let chosen = confident(unlabelled, &scores, config.confidence);
-    let mut labels = setup.labels.to_vec();
+    let chosen = confident(unlabelled, &scores.classes, config.confidence);
+    let mut labels = setup.labels.clone();
     let mut report = PseudoLabelReport {
         confidence: config.confidence,
         unlabelled: unlabelled.len(),
         abnormal: 0,
         normal: 0,
+        per_class: vec![0; labels.class_count()],
         hidden_checked: 0,
         hidden_correct: 0,
     };
-    for &(image, label) in &chosen {
-        if label {
+    for &(image, class) in &chosen {
+        if labels.refer[class] {
             report.abnormal += 1;
         } else {
             report.normal += 1;
         }
+        report.per_class[class] += 1;
         if image < dataset_images {
             report.hidden_checked += 1;
-            report.hidden_correct += usize::from(labels[image] == label);
+            report.hidden_correct += usize::from(labels.classes[image] == class);
         }
-        labels[image] = label;
+        labels.classes[image] = class;
     }
     write_json(&setup.dir.join(REPORT_FILE), &report)?;
     eprintln!(
@@ -132,9 +134,14 @@ mod tests {
 
     #[test]
     fn only_confident_scores_become_labels_either_way() {
-        let chosen = confident(&[4, 7, 9, 12], &[0.95, 0.5, 0.08, 0.89], 0.9);
-        assert_eq!(chosen, [(4, true), (9, false)]);
-        assert!(confident(&[1], &[0.5], 0.5).contains(&(1, true)));
+        let binary = |p: f64| vec![1.0 - p, p];
+        let rows: Vec<Vec<f64>> = [0.95, 0.5, 0.08, 0.89].map(binary).to_vec();
+        let chosen = confident(&[4, 7, 9, 12], &rows, 0.9);
+        assert_eq!(chosen, [(4, 1), (9, 0)]);
+        assert!(confident(&[1], &[binary(0.5)], 0.5).contains(&(1, 1)));
         assert!(confident(&[], &[], 0.9).is_empty());
+        // Three classes: only a class with at least the confidence is a call.
+        let rows = vec![vec![0.05, 0.05, 0.9], vec![0.45, 0.1, 0.45]];
+        assert_eq!(confident(&[3, 5], &rows, 0.9), [(3, 2)]);
     }
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use cxr_core::augment::AugmentConfig;
+use cxr_core::dataset::ClassNames;
 use cxr_core::lungs::LungCropSpec;
 use cxr_core::preprocess::ClaheParams;
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,36 @@ pub struct Recipe {
     /// hides); absent: unlabelled images are not used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pseudo_labels: Option<PseudoLabelRecipe>,
+    /// More than two classes (folder names or manifest labels, in label order) and which of
+    /// them a screening refers; the head becomes a softmax over them. Absent: the paper's
+    /// binary normal/abnormal head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<ClassesRecipe>,
+}
+
+/// A multi-class head: `names = ["normal", "tb", "age-related"]`, `refer = ["tb"]`. The
+/// screening probability is the softmax mass of the `refer` classes, so thresholds,
+/// operating points and heat maps work as for the binary head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassesRecipe {
+    pub names: Vec<String>,
+    /// Default: every class but the first.
+    #[serde(default)]
+    pub refer: Vec<String>,
+}
+
+impl ClassesRecipe {
+    /// The classes as the data set reader matches them.
+    pub fn class_names(&self) -> Result<ClassNames, RecipeError> {
+        let refer = if self.refer.is_empty() {
+            self.names.iter().skip(1).cloned().collect()
+        } else {
+            self.refer.clone()
+        };
+        ClassNames::listed(&self.names, &refer)
+            .map_err(|error| RecipeError::Invalid(format!("classes: {error}")))
+    }
 }
 
 /// Pseudo-labelling: a first model (the teacher) trains on the labelled images and scores the
@@ -208,6 +239,7 @@ impl Default for Recipe {
             augmented_views: 0,
             labelled_fraction: 1.0,
             pseudo_labels: None,
+            classes: None,
         }
     }
 }
@@ -318,10 +350,19 @@ impl Recipe {
         })
     }
 
+    /// The classes the recipe trains on: its `[classes]`, or binary normal/abnormal.
+    pub fn class_names(&self) -> Result<ClassNames, RecipeError> {
+        match &self.classes {
+            Some(classes) => classes.class_names(),
+            None => Ok(ClassNames::default()),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), RecipeError> {
         let invalid = |message: String| Err(RecipeError::Invalid(message));
         self.backbone_kind()?;
         self.unfreeze_stage()?;
+        self.class_names()?;
         if let Some(side) = self
             .preprocess
             .input_size
@@ -419,6 +460,34 @@ mod tests {
         assert!(err.to_string().contains("efficientnet-lite0"), "{err}");
         let err = Recipe::from_toml("[fine_tune]\nunfreeze_from = \"mixed99\"").expect_err("stage");
         assert!(err.to_string().contains("mixed10"), "{err}");
+    }
+
+    #[test]
+    fn a_classes_section_lists_the_classes_and_what_is_referred() {
+        let recipe = Recipe::from_toml(
+            "[classes]\nnames = [\"normal\", \"tb\", \"age-related\"]\nrefer = [\"tb\"]",
+        )
+        .expect("classes");
+        let names = recipe.class_names().expect("names");
+        assert_eq!(names.refer_mask(), [false, true, false]);
+        assert_eq!(
+            Recipe::from_toml(&recipe.to_toml()).expect("round trip"),
+            recipe
+        );
+        // Without refer, every class but the first is referred.
+        let recipe = Recipe::from_toml("[classes]\nnames = [\"normal\", \"tb\", \"other\"]")
+            .expect("default refer");
+        assert_eq!(
+            recipe.class_names().expect("names").refer_mask(),
+            [false, true, true]
+        );
+        let err = Recipe::from_toml("[classes]\nnames = [\"normal\", \"tb\"]\nrefer = [\"covid\"]")
+            .expect_err("unknown refer class");
+        assert!(err.to_string().contains("covid"), "{err}");
+        assert_eq!(
+            Recipe::default().class_names().expect("binary"),
+            ClassNames::default()
+        );
     }
 
     #[test]

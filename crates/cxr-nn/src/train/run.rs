@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use cxr_core::metrics::roc_curve;
+use cxr_core::metrics::{predicted_class, roc_curve};
 use cxr_core::preprocess::PreprocessCache;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -17,7 +18,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::checkpoint::{self, RunState};
-use super::data::{Partition, class_weights};
+use super::data::{Labels, Partition, class_weights};
 use super::features::{FeatureCache, View};
 use super::log::{EpochRecord, Phase};
 use super::optimizer::rmsprop;
@@ -25,6 +26,7 @@ use super::recipe::{Monitor, Recipe};
 use super::schedule::Plateau;
 use super::{TrainError, curves, log};
 use crate::classifier::Classifier;
+use crate::classifier::head::log_sum_exp;
 use crate::device::{inference_device, training_device};
 use crate::model_file::{self, ModelCard, ModelKind};
 
@@ -56,8 +58,8 @@ impl TrunkCaches {
 pub struct RunSetup<'a> {
     pub dir: &'a Path,
     pub recipe: &'a Recipe,
-    /// Positive or not, by image index of the whole data set.
-    pub labels: &'a [bool],
+    /// Classes by image index of the whole data set, and which a screening refers.
+    pub labels: &'a Labels,
     pub partition: &'a Partition,
     /// The untrained classifier (pretrained trunk, fresh head) on the inference device.
     pub initial: Classifier,
@@ -70,9 +72,21 @@ pub struct RunSetup<'a> {
 /// A finished run: the best weights and their scores on the validation and test images.
 pub struct RunOutcome {
     pub model: Classifier,
+    /// Screening probabilities (of a refer class).
     pub val_scores: Vec<f64>,
     pub test_scores: Vec<f64>,
+    /// Class probabilities, one row per validation and per test image.
+    pub val_classes: Vec<Vec<f64>>,
+    pub test_classes: Vec<Vec<f64>>,
     pub history: Vec<EpochRecord>,
+}
+
+/// A model's probabilities for some images: of being referred, and of each class.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scores {
+    pub screening: Vec<f64>,
+    /// One row per image, one column per class.
+    pub classes: Vec<Vec<f64>>,
 }
 
 /// Trains (or resumes) the run in `setup.dir` to the end of phase 2.
@@ -122,7 +136,7 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
                 &state,
                 &mut model,
                 &mut optimizer,
-                weights,
+                &weights,
             )?;
             let value = monitor.value(&record);
             if keeps(monitor, value, state.best_score) {
@@ -153,24 +167,26 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
         checkpoint::save(&checkpoint_path, &state, &model, &optimizer)?;
     }
     let best = best_weights(&best_path, setup.initial)?;
-    let val_scores = score_plain(&best, caches, &setup.partition.val, setup.stop)?;
-    let test_scores = score_plain(&best, caches, &setup.partition.test, setup.stop)?;
+    let val = score_plain(&best, caches, &setup.partition.val, setup.stop)?;
+    let test = score_plain(&best, caches, &setup.partition.test, setup.stop)?;
     Ok(RunOutcome {
         model: best,
-        val_scores,
-        test_scores,
+        val_scores: val.screening,
+        test_scores: test.screening,
+        val_classes: val.classes,
+        test_classes: test.classes,
         history: state.history,
     })
 }
 
-/// Probabilities of abnormality that `model` gives images `indices` (of the caches' image
-/// list) on their plain, unaugmented view.
+/// The probabilities `model` gives images `indices` (of the caches' image list) on their
+/// plain, unaugmented view.
 pub fn score_plain(
     model: &Classifier,
     caches: &mut TrunkCaches,
     indices: &[usize],
     stop: &AtomicBool,
-) -> Result<Vec<f64>, TrainError> {
+) -> Result<Scores, TrainError> {
     let inputs = caches
         .fine_tune
         .view(View::Plain, &caches.images, &inference_device(), stop)?;
@@ -216,7 +232,7 @@ fn epoch(
     state: &RunState,
     model: &mut Classifier,
     optimizer: &mut ModuleOptimizer,
-    weights: [f32; 2],
+    weights: &[f32],
 ) -> Result<EpochRecord, TrainError> {
     let recipe = setup.recipe;
     let started = Instant::now();
@@ -247,15 +263,12 @@ fn epoch(
         }
         let train_device = training_device();
         let x = select(&inputs, batch).to_device(&train_device);
-        let labels: Vec<bool> = batch.iter().map(|&i| setup.labels[i]).collect();
-        let (targets, sample_weights) = targets(&labels, weights, &train_device);
+        let classes = setup.labels.classes_of(batch);
+        let (targets, sample_weights) = targets(&classes, weights, &train_device);
         let logits = forward_from(model, x, boundary);
-        let loss = bce_with_logits(logits.clone(), targets, sample_weights);
+        let loss = cross_entropy(logits.clone(), targets, sample_weights);
         loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
-        correct += count_correct(
-            &logits.into_data().try_to_vec::<f32>().unwrap_or_default(),
-            &labels,
-        );
+        correct += count_correct(&rows(logits)?, &classes);
         let grads = GradientsParams::from_grads(loss.backward(), &*model);
         *model = optimizer.step(learning_rate, model.clone(), grads);
         progress.inc(batch.len() as u64);
@@ -264,12 +277,8 @@ fn epoch(
     let valid = model.valid();
     let val_inputs = cache.view(View::Plain, images, &device, setup.stop)?;
     let scores = score(&valid, &val_inputs, &setup.partition.val, boundary)?;
-    let val_labels: Vec<bool> = setup
-        .partition
-        .val
-        .iter()
-        .map(|&i| setup.labels[i])
-        .collect();
+    let val_labels = setup.labels.screening(&setup.partition.val);
+    let val_classes = setup.labels.classes_of(&setup.partition.val);
     let train_count = order.len().max(1) as f64;
     let record = EpochRecord {
         phase,
@@ -277,9 +286,11 @@ fn epoch(
         learning_rate,
         train_loss: loss_sum / train_count,
         train_accuracy: correct as f64 / train_count,
-        val_loss: mean_bce(&scores, &val_labels),
-        val_accuracy: accuracy(&scores, &val_labels),
-        val_auc: roc_curve(&scores, &val_labels).ok().map(|roc| roc.auc()),
+        val_loss: mean_cross_entropy(&scores.classes, &val_classes),
+        val_accuracy: accuracy(&scores.classes, &val_classes),
+        val_auc: roc_curve(&scores.screening, &val_labels)
+            .ok()
+            .map(|roc| roc.auc()),
         seconds: started.elapsed().as_secs_f64(),
     };
     eprintln!(
@@ -309,10 +320,12 @@ fn epoch_progress(phase: Phase, epoch: usize, epochs: usize, images: usize) -> P
     bar
 }
 
-/// The classifier from the cached trunk output at stage `boundary` to logits.
+/// The classifier from the cached trunk output at stage `boundary` to class logits.
 fn forward_from(model: &Classifier, cached: Tensor<4>, boundary: usize) -> Tensor<2> {
     let stages = boundary..model.backbone.num_stages().max(boundary);
-    model.head_logits(model.backbone.forward_stages(cached, stages))
+    model
+        .head
+        .class_logits(model.backbone.forward_stages(cached, stages))
 }
 
 /// Rows `indices` of `inputs`.
@@ -326,73 +339,81 @@ fn select(inputs: &Tensor<4>, indices: &[usize]) -> Tensor<4> {
     )
 }
 
-/// Probabilities of abnormality for images `indices`, from their cached trunk outputs.
+/// A `[n, k]` tensor as `n` rows.
+fn rows(values: Tensor<2>) -> Result<Vec<Vec<f64>>, TrainError> {
+    let [_, width] = values.dims();
+    let flat = values
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|err| TrainError::Data(format!("scores: {err:?}")))?;
+    Ok(flat
+        .chunks(width.max(1))
+        .map(|row| row.iter().map(|&v| f64::from(v)).collect())
+        .collect())
+}
+
+/// The probabilities for images `indices`, from their cached trunk outputs.
 fn score(
     model: &Classifier,
     inputs: &Tensor<4>,
     indices: &[usize],
     boundary: usize,
-) -> Result<Vec<f64>, TrainError> {
-    let mut scores = Vec::with_capacity(indices.len());
+) -> Result<Scores, TrainError> {
+    let mut scores = Scores::default();
     for batch in indices.chunks(SCORE_BATCH) {
         let logits = forward_from(model, select(inputs, batch), boundary);
-        let probabilities = burn::tensor::activation::sigmoid(logits)
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|err| TrainError::Data(format!("scores: {err:?}")))?;
-        scores.extend(probabilities.into_iter().map(f64::from));
+        let screening = sigmoid(model.head.screening_logit(logits.clone()));
+        scores
+            .screening
+            .extend(rows(screening)?.into_iter().map(|row| row[0]));
+        scores.classes.extend(rows(softmax(logits, 1))?);
     }
     Ok(scores)
 }
 
-/// Targets `[n, 1]` (1 for abnormal) and per-image loss weights `[n, 1]`.
-fn targets(labels: &[bool], weights: [f32; 2], device: &Device) -> (Tensor<2>, Tensor<2>) {
-    let n = labels.len();
-    let y: Vec<f32> = labels.iter().map(|&l| if l { 1.0 } else { 0.0 }).collect();
-    let w: Vec<f32> = labels.iter().map(|&l| weights[usize::from(l)]).collect();
+/// One-hot targets `[n, classes]` and per-image loss weights `[n, 1]`.
+fn targets(classes: &[usize], weights: &[f32], device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let (n, width) = (classes.len(), weights.len());
+    let mut y = vec![0.0f32; n * width];
+    for (row, &class) in classes.iter().enumerate() {
+        y[row * width + class] = 1.0;
+    }
+    let w: Vec<f32> = classes.iter().map(|&class| weights[class]).collect();
     (
-        Tensor::from_data(TensorData::new(y, [n, 1]), device),
+        Tensor::from_data(TensorData::new(y, [n, width]), device),
         Tensor::from_data(TensorData::new(w, [n, 1]), device),
     )
 }
 
-/// Weighted binary cross-entropy on logits, in the numerically stable form
-/// `max(z, 0) - z y + log(1 + exp(-|z|))` (Keras computes the same on clipped probabilities).
-fn bce_with_logits(logits: Tensor<2>, targets: Tensor<2>, weights: Tensor<2>) -> Tensor<1> {
-    let per_image =
-        logits.clone().clamp_min(0.0) - logits.clone() * targets + logits.abs().neg().exp().log1p();
+/// Weighted cross-entropy on class logits, `log-sum-exp(z) - z[y]` per image. On the binary
+/// head's `[0, z]` this is the paper's binary cross-entropy of `sigmoid(z)`.
+fn cross_entropy(logits: Tensor<2>, targets: Tensor<2>, weights: Tensor<2>) -> Tensor<1> {
+    let per_image = log_sum_exp(logits.clone()) - (logits * targets).sum_dim(1);
     (per_image * weights).mean()
 }
 
-fn count_correct(logits: &[f32], labels: &[bool]) -> usize {
-    logits
-        .iter()
-        .zip(labels)
-        .filter(|&(&z, &label)| (z >= 0.0) == label)
+/// Images whose most probable class (or largest logit) is their class.
+fn count_correct(rows: &[Vec<f64>], classes: &[usize]) -> usize {
+    rows.iter()
+        .zip(classes)
+        .filter(|&(row, &class)| predicted_class(row) == class)
         .count()
 }
 
-/// Accuracy of calling `score >= 0.5` positive.
-pub fn accuracy(scores: &[f64], labels: &[bool]) -> f64 {
-    let correct = scores
-        .iter()
-        .zip(labels)
-        .filter(|&(&s, &label)| (s >= 0.5) == label)
-        .count();
-    correct as f64 / scores.len().max(1) as f64
+/// Share of images whose most probable class is their class: for the binary head, accuracy
+/// of calling a score of 0.5 or more positive.
+pub fn accuracy(rows: &[Vec<f64>], classes: &[usize]) -> f64 {
+    count_correct(rows, classes) as f64 / rows.len().max(1) as f64
 }
 
-/// Mean binary cross-entropy of probabilities, clipped like Keras (1e-7).
-fn mean_bce(scores: &[f64], labels: &[bool]) -> f64 {
-    let total: f64 = scores
+/// Mean cross-entropy of class probabilities, clipped like Keras (1e-7).
+fn mean_cross_entropy(rows: &[Vec<f64>], classes: &[usize]) -> f64 {
+    let total: f64 = rows
         .iter()
-        .zip(labels)
-        .map(|(&p, &label)| {
-            let p = p.clamp(1e-7, 1.0 - 1e-7);
-            if label { -p.ln() } else { -(1.0 - p).ln() }
-        })
+        .zip(classes)
+        .map(|(row, &class)| -row[class].clamp(1e-7, 1.0 - 1e-7).ln())
         .sum();
-    total / scores.len().max(1) as f64
+    total / rows.len().max(1) as f64
 }
 
 /// The run folder's best-model path, for callers that report it.
@@ -407,18 +428,44 @@ mod tests {
     #[test]
     fn the_loss_on_logits_matches_the_loss_on_probabilities() {
         let device = inference_device();
-        let logits = [-3.0f32, -0.5, 0.0, 2.0];
-        let labels = [false, true, true, false];
-        let (targets, weights) = targets(&labels, [1.0, 1.0], &device);
-        let z = Tensor::<2>::from_data(TensorData::new(logits.to_vec(), [4, 1]), &device);
-        let loss = bce_with_logits(z, targets, weights).into_scalar::<f32>() as f64;
-        let probabilities: Vec<f64> = logits
+        // The binary head's logits [0, z]: the loss is the binary cross-entropy of sigmoid(z).
+        let z = [-3.0f32, -0.5, 0.0, 2.0];
+        let classes = [0, 1, 1, 0];
+        let (targets, weights) = targets(&classes, &[1.0, 1.0], &device);
+        let logits: Vec<f32> = z.iter().flat_map(|&z| [0.0, z]).collect();
+        let logits = Tensor::<2>::from_data(TensorData::new(logits, [4, 2]), &device);
+        let loss = cross_entropy(logits.clone(), targets, weights).into_scalar::<f32>() as f64;
+        let binary_cross_entropy: f64 = z
             .iter()
-            .map(|&z| 1.0 / (1.0 + (-z as f64).exp()))
-            .collect();
-        assert!((loss - mean_bce(&probabilities, &labels)).abs() < 1e-5);
-        assert_eq!(count_correct(&logits, &labels), 2);
-        assert_eq!(accuracy(&probabilities, &labels), 0.5);
+            .zip(classes)
+            .map(|(&z, class)| {
+                let p = 1.0 / (1.0 + (-z as f64).exp());
+                if class == 1 { -p.ln() } else { -(1.0 - p).ln() }
+            })
+            .sum::<f64>()
+            / 4.0;
+        assert!((loss - binary_cross_entropy).abs() < 1e-5);
+        let probabilities = rows(softmax(logits.clone(), 1)).expect("rows");
+        assert!((mean_cross_entropy(&probabilities, &classes) - binary_cross_entropy).abs() < 1e-5);
+        // A logit of exactly 0 calls the image positive, as a score of 0.5 does.
+        assert_eq!(count_correct(&rows(logits).expect("rows"), &classes), 2);
+        assert_eq!(accuracy(&probabilities, &classes), 0.5);
+    }
+
+    #[test]
+    fn class_weights_scale_each_image_of_a_class() {
+        let device = inference_device();
+        let logits = Tensor::<2>::from_data(
+            TensorData::new(vec![2.0f32, 0.0, -1.0, 0.5, 0.5, 0.5], [2, 3]),
+            &device,
+        );
+        let (targets_even, even) = targets(&[0, 2], &[1.0, 1.0, 1.0], &device);
+        let (targets_weighted, weighted) = targets(&[0, 2], &[1.0, 1.0, 3.0], &device);
+        let loss = |t, w| cross_entropy(logits.clone(), t, w).into_scalar::<f32>();
+        let first = (2.0f32.exp() + 1.0 + (-1.0f32).exp()).ln() - 2.0;
+        let second = 3.0f32.ln();
+        assert!((loss(targets_even, even) - (first + second) / 2.0).abs() < 1e-5);
+        assert!((loss(targets_weighted, weighted) - (first + 3.0 * second) / 2.0).abs() < 1e-5);
     }
 
     #[test]

@@ -10,21 +10,37 @@ use cxr_nn::train::recipe::Recipe;
 
 /// Writes `per_class` normal and `per_class` abnormal 96x96 PNGs into `root/{normal,tb}/`.
 pub fn write_blob_dataset(root: &Path, per_class: usize) {
-    for (class, blob) in [("normal", false), ("tb", true)] {
-        let dir = root.join(class);
-        std::fs::create_dir_all(&dir).expect("class folder");
-        for i in 0..per_class {
-            let centre = (30 + (i * 7) % 36) as f32;
-            let picture = image::GrayImage::from_fn(96, 96, |x, y| {
-                let texture = ((x * 31 + y * 17 + i as u32 * 13) % 40) as u8;
-                let d2 = (x as f32 - centre).powi(2) + (y as f32 - 48.0).powi(2);
-                let lesion = if blob && d2 < 150.0 { 140 } else { 0 };
-                image::Luma([60u8 + texture + lesion])
-            });
-            picture
-                .save(dir.join(format!("{class}_{i:03}.png")))
-                .expect("png");
-        }
+    write_class(root, "normal", per_class, |_, _, _| false);
+    write_class(root, "tb", per_class, |x, y, i| {
+        let centre = (30 + (i * 7) % 36) as f32;
+        (x as f32 - centre).powi(2) + (y as f32 - 48.0).powi(2) < 150.0
+    });
+}
+
+// Each test binary that includes this module uses only part of it.
+#[allow(dead_code)]
+/// The blob set plus `per_class` images in `root/age-related/` that carry a bright band
+/// along the bottom instead of a blob: a third class.
+pub fn write_three_class_dataset(root: &Path, per_class: usize) {
+    write_blob_dataset(root, per_class);
+    write_class(root, "age-related", per_class, |_, y, i| {
+        (70 + (i as u32 * 3) % 10..84 + (i as u32 * 3) % 10).contains(&y)
+    });
+}
+
+/// `per_class` textured 96x96 PNGs in `root/class/`, brighter where `lesion(x, y, i)`.
+fn write_class(root: &Path, class: &str, per_class: usize, lesion: fn(u32, u32, usize) -> bool) {
+    let dir = root.join(class);
+    std::fs::create_dir_all(&dir).expect("class folder");
+    for i in 0..per_class {
+        let picture = image::GrayImage::from_fn(96, 96, |x, y| {
+            let texture = ((x * 31 + y * 17 + i as u32 * 13) % 40) as u8;
+            let bright = if lesion(x, y, i) { 140 } else { 0 };
+            image::Luma([60u8 + texture + bright])
+        });
+        picture
+            .save(dir.join(format!("{class}_{i:03}.png")))
+            .expect("png");
     }
 }
 

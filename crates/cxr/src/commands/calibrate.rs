@@ -39,7 +39,10 @@ pub struct CalibrateArgs {
 }
 
 pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let dataset = args.data.open()?;
+    let model_classes = model_file::read_card(&args.model)?
+        .class_names()
+        .map_err(|reason| anyhow::anyhow!("{}: {reason}", args.model.display()))?;
+    let (dataset, names) = args.data.open_with(&model_classes)?;
     let has_val = dataset
         .items
         .iter()
@@ -57,7 +60,7 @@ pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
     let (model, mut card) = classifier::load(&args.model, &inference_device())?;
     let screener = Screener::new(model.clone(), card.clone(), inference_device());
     let scores = score_items(&screener, &items)?;
-    let labels: Vec<bool> = items.iter().map(|item| item.label == 1).collect();
+    let labels: Vec<bool> = items.iter().map(|item| names.refers(item.label)).collect();
     let confidence = ConfidenceLevel::default();
     let (_, default_threshold) = screener.operating_point(None)?;
     let named = choose_operating_points(&scores, &labels, default_threshold, confidence)?;

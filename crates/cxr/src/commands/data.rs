@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use cxr_core::dataset::check::DEFAULT_NEAR_DUPLICATE_BITS;
 use cxr_core::dataset::{
-    CheckOptions, CheckReport, ClassNames, Dataset, PartCount, SplitPlan, check, write_manifest,
+    CheckOptions, CheckReport, ClassNames, Dataset, NEGATIVE, POSITIVE, PartCount, SplitPlan,
+    check, write_manifest,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -60,23 +61,60 @@ pub struct SourceArgs {
     dir: PathBuf,
     /// Folder names and labels meaning "with pathology", comma-separated
     /// [default: abnormal,pathology,tb,tuberculosis,1].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "classes")]
     positive: Vec<String>,
     /// Folder names and labels meaning "normal", comma-separated [default: normal,0].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "classes")]
     negative: Vec<String>,
+    /// More than two classes: their folder names or manifest labels, comma-separated, in
+    /// label order (e.g. normal,tb,age-related); a class's index also matches.
+    #[arg(long, value_delimiter = ',')]
+    classes: Vec<String>,
+    /// With --classes: the classes a screening refers (counts as positive), comma-separated
+    /// [default: every class but the first].
+    #[arg(long, value_delimiter = ',', requires = "classes")]
+    refer: Vec<String>,
 }
 
 impl SourceArgs {
+    /// The classes these options describe; `fallback` when no class option is given.
+    pub(crate) fn names_or(&self, fallback: &ClassNames) -> anyhow::Result<ClassNames> {
+        if !self.classes.is_empty() {
+            let refer = if self.refer.is_empty() {
+                self.classes[1..].to_vec()
+            } else {
+                self.refer.clone()
+            };
+            return ClassNames::listed(&self.classes, &refer).context("--classes/--refer");
+        }
+        if self.negative.is_empty() && self.positive.is_empty() {
+            return Ok(fallback.clone());
+        }
+        let default = ClassNames::default();
+        let or_default = |given: &[String], label: usize| -> Vec<String> {
+            if given.is_empty() {
+                default.accepted(label).to_vec()
+            } else {
+                given.to_vec()
+            }
+        };
+        Ok(ClassNames::binary(
+            or_default(&self.negative, NEGATIVE),
+            or_default(&self.positive, POSITIVE),
+        ))
+    }
+
+    /// The data set, its classes read as these options say (binary by default).
     pub(crate) fn open(&self) -> anyhow::Result<Dataset> {
-        let mut names = ClassNames::default();
-        if !self.positive.is_empty() {
-            names.positive = self.positive.clone();
-        }
-        if !self.negative.is_empty() {
-            names.negative = self.negative.clone();
-        }
-        Dataset::open(&self.dir, &names).context("cannot read the data set")
+        Ok(self.open_with(&ClassNames::default())?.0)
+    }
+
+    /// The data set and its classes; `fallback` (a model's classes, say) when no class
+    /// option is given.
+    pub(crate) fn open_with(&self, fallback: &ClassNames) -> anyhow::Result<(Dataset, ClassNames)> {
+        let names = self.names_or(fallback)?;
+        let dataset = Dataset::open(&self.dir, &names).context("cannot read the data set")?;
+        Ok((dataset, names))
     }
 }
 

@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use cxr_core::dataset::{Dataset, Item, Split};
 use cxr_core::metrics::{BinaryMetrics, BootstrapConfig};
 use cxr_core::report::{EvaluationConfig, ModelScores, Report};
+use cxr_nn::model_file;
 use cxr_nn::predict::{ScreenOptions, Screener};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -68,14 +69,17 @@ impl SplitChoice {
 }
 
 pub fn run(args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let dataset = args.data.open()?;
+    let model_classes = model_file::read_card(&args.model)?
+        .class_names()
+        .map_err(|reason| anyhow::anyhow!("{}: {reason}", args.model.display()))?;
+    let (dataset, names) = args.data.open_with(&model_classes)?;
     let items = SplitChoice::select(args.split, &dataset);
     anyhow::ensure!(
         !items.is_empty(),
         "{}: no images in the chosen split",
         dataset.source.display()
     );
-    let labels: Vec<bool> = items.iter().map(|item| item.label == 1).collect();
+    let labels: Vec<bool> = items.iter().map(|item| names.refers(item.label)).collect();
     let mut models = vec![score_model(&args.model, &items)?];
     if let Some(other) = &args.compare {
         models.push(score_model(other, &items)?);

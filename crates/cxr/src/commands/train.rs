@@ -93,6 +93,10 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   # [pseudo_labels]             # self-training on --unlabelled DIR and on hidden labels:
   # confidence = 0.9            # a teacher's calls this sure become the student's labels
 
+  # [classes]                   # more than normal/abnormal: a softmax head over these
+  # names = [\"normal\", \"tb\", \"age-related\"]   # folder names or labels, in label order
+  # refer = [\"tb\"]              # what screening calls positive; default: all but the first
+
 See recipes/ in the repository for commented examples.";
 
 pub fn run(args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
@@ -174,6 +178,9 @@ fn print_report(report: &TrainReport, json: bool) -> anyhow::Result<()> {
         line("accuracy", &cv.accuracy);
         line("sensitivity", &cv.sensitivity);
         line("specificity", &cv.specificity);
+    }
+    for figures in &report.card.class_validation {
+        print!("{figures}");
     }
     println!("{}", cxr_nn::model_file::NOTICE);
     Ok(())

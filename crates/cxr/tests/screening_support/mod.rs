@@ -9,7 +9,7 @@ use cxr_core::decode::dicom_writer::DicomImage;
 use cxr_core::image::GrayImage;
 use cxr_core::preprocess::{InputSize, PreprocessSpec};
 use cxr_nn::backbones::BackboneKind;
-use cxr_nn::classifier::{Classifier, HeadConfig, architecture};
+use cxr_nn::classifier::{Classifier, HeadConfig, HeadOutputs, architecture};
 use cxr_nn::device::inference_device;
 use cxr_nn::model_file::{self, ModelCard, ModelKind};
 
@@ -18,7 +18,16 @@ const INPUT: usize = 64;
 
 /// Saves a randomly initialised EfficientNet-Lite0 classifier (8-unit head, 64 px input).
 pub fn tiny_model(path: &Path) -> PathBuf {
-    save_tiny_model(path, None)
+    save_tiny_model(path, None, HeadOutputs::Binary)
+}
+
+/// [`tiny_model`] with a softmax head over normal, tb and age-related, referring tb.
+pub fn tiny_three_class_model(path: &Path) -> PathBuf {
+    let outputs = HeadOutputs::Softmax {
+        classes: 3,
+        refer: vec![1],
+    };
+    save_tiny_model(path, None, outputs)
 }
 
 /// [`tiny_model`] whose card crops X-rays to the lungs found by the shipped lung model.
@@ -28,14 +37,19 @@ pub fn tiny_model_with_lung_crop(path: &Path) -> PathBuf {
         lung_model_sha256: model_file::file_sha256(&lungs).unwrap(),
         ..Default::default()
     };
-    save_tiny_model(path, Some(crop))
+    save_tiny_model(path, Some(crop), HeadOutputs::Binary)
 }
 
-fn save_tiny_model(path: &Path, lung_crop: Option<cxr_core::lungs::LungCropSpec>) -> PathBuf {
+fn save_tiny_model(
+    path: &Path,
+    lung_crop: Option<cxr_core::lungs::LungCropSpec>,
+    outputs: HeadOutputs,
+) -> PathBuf {
     let device = inference_device();
     let kind = BackboneKind::EfficientNetLite0;
     let head = HeadConfig {
         hidden: 8,
+        outputs,
         ..HeadConfig::paper(kind.spec().feature_channels)
     };
     let model = Classifier::new(kind.init(&device), &head, &device);
@@ -45,12 +59,16 @@ fn save_tiny_model(path: &Path, lung_crop: Option<cxr_core::lungs::LungCropSpec>
         height: INPUT,
     };
     spec.lung_crop = lung_crop;
-    let card = ModelCard::new(
+    let mut card = ModelCard::new(
         ModelKind::Classifier,
         architecture(kind, &head, INPUT),
         spec,
         vec!["normal".into(), "tb".into()],
     );
+    if let HeadOutputs::Softmax { .. } = head.outputs {
+        card.classes.push("age-related".into());
+        card.refer = vec!["tb".into()];
+    }
     model_file::save(path, &model, &card).unwrap();
     path.to_path_buf()
 }
