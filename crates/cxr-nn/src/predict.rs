@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::tensor::Device;
-use burn::tensor::activation::sigmoid;
 use cxr_core::augment::AugmentConfig;
 use cxr_core::lungs::{BoundingBox, LungCropper};
 use cxr_core::preprocess::{ChwTensor, PreprocessError, crop_lungs, fit, to_tensor};
@@ -19,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::batch::batch_tensor;
-use crate::classifier::{self, Classifier};
+use crate::classifier::{self, Classifier, Scores};
 use crate::device::inference_device;
 use crate::model_file::{ModelCard, ModelFileError};
 use crate::segmentation::{LungSegmenter, SegmentationError};
@@ -82,6 +81,17 @@ pub struct Screening {
     /// What the card's lung crop did; absent for models that see the whole X-ray.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lung_crop: Option<LungCropReport>,
+    /// A multi-class model's probability of each class (the card's order, mean over views);
+    /// empty for a binary model.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<ClassProbability>,
+}
+
+/// One class's probability.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassProbability {
+    pub class: String,
+    pub probability: f64,
 }
 
 /// What the card's lung crop did to one X-ray: the region the network saw, or why it saw the
@@ -284,14 +294,20 @@ impl Screener {
             inputs.extend(image_views.inputs);
             crops.push(image_views.lung_crop);
         }
-        let probabilities = self.probabilities(inputs)?;
+        let scores = self.scores(inputs)?;
+        let multi_class = !self.card.refer.is_empty();
         Ok(images
             .iter()
-            .zip(probabilities.chunks(views))
+            .zip(scores.screening.chunks(views))
+            .zip(scores.classes.chunks(views))
             .zip(crops)
-            .map(|(((_, image), views), lung_crop)| {
+            .map(|((((_, image), views), class_views), lung_crop)| {
                 let probability = views.iter().sum::<f64>() / views.len() as f64;
                 let positive = probability >= threshold;
+                let classes = match multi_class {
+                    true => self.class_probabilities(class_views),
+                    false => Vec::new(),
+                };
                 Screening {
                     probability,
                     spread: (views.len() > 1).then(|| standard_deviation(views, probability)),
@@ -301,9 +317,23 @@ impl Screener {
                     decision: self.class_name(positive),
                     quality: check_quality(image, &self.quality),
                     lung_crop,
+                    classes,
                 }
             })
             .collect())
+    }
+
+    /// The card's classes with their probabilities averaged over one image's views.
+    fn class_probabilities(&self, views: &[Vec<f64>]) -> Vec<ClassProbability> {
+        self.card
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(class, name)| ClassProbability {
+                class: name.clone(),
+                probability: views.iter().map(|row| row[class]).sum::<f64>() / views.len() as f64,
+            })
+            .collect()
     }
 
     /// The network inputs of one image: the image itself (cut to its lungs when the card
@@ -345,20 +375,23 @@ impl Screener {
         })
     }
 
-    /// Probabilities of preprocessed inputs, [`BATCH_SIZE`] at a time.
-    pub fn probabilities(&self, inputs: Vec<ChwTensor>) -> Result<Vec<f64>, PredictError> {
-        let mut probabilities = Vec::with_capacity(inputs.len());
+    /// Probabilities of preprocessed inputs (screening and per class), [`BATCH_SIZE`] at a
+    /// time.
+    pub fn scores(&self, inputs: Vec<ChwTensor>) -> Result<Scores, PredictError> {
+        let mut scores = Scores::default();
         let mut inputs = inputs.into_iter().peekable();
         while inputs.peek().is_some() {
             let batch: Vec<ChwTensor> = inputs.by_ref().take(BATCH_SIZE).collect();
-            let logits = self.classifier.forward(batch_tensor(batch, &self.device));
-            let values = sigmoid(logits)
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|error| PredictError::Inference(format!("{error:?}")))?;
-            probabilities.extend(values.into_iter().map(f64::from));
+            let features = self
+                .classifier
+                .feature_map(batch_tensor(batch, &self.device));
+            let head = &self.classifier.head;
+            scores.extend(
+                head.scores(head.class_logits(features))
+                    .map_err(PredictError::Inference)?,
+            );
         }
-        Ok(probabilities)
+        Ok(scores)
     }
 
     /// The card's name of a decision, e.g. "tb" or "normal".

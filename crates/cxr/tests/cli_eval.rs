@@ -100,12 +100,45 @@ fn a_multi_class_model_reads_its_classes_and_refers_only_its_refer_classes() {
         data.join("tb").join("4.png").to_str().unwrap(),
     ]);
     assert!(screened.status.success(), "{}", text(&screened.stderr));
-    let stdout = text(&screened.stdout);
-    let decisions = ["tb", "normal or age-related"];
-    assert!(
-        decisions
-            .iter()
-            .any(|d| stdout.contains(&format!("\"decision\":\"{d}\""))),
-        "{stdout}"
+    let line: serde_json::Value = serde_json::from_str(text(&screened.stdout).trim()).unwrap();
+    let decision = line["decision"].as_str().unwrap();
+    let positive = line["probability"].as_f64().unwrap() >= line["threshold"].as_f64().unwrap();
+    assert_eq!(
+        decision,
+        if positive {
+            "tb"
+        } else {
+            "normal or age-related"
+        }
     );
+    // One probability per class, summing to 1; the screening probability is the tb one.
+    let classes = line["classes"].as_array().unwrap();
+    let names: Vec<&str> = classes
+        .iter()
+        .map(|c| c["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["normal", "tb", "age-related"]);
+    let probabilities: Vec<f64> = classes
+        .iter()
+        .map(|c| c["probability"].as_f64().unwrap())
+        .collect();
+    assert!(
+        (probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-5,
+        "{probabilities:?}"
+    );
+    assert!((probabilities[1] - line["probability"].as_f64().unwrap()).abs() < 1e-5);
+
+    let csv = cxr(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        data.join("tb").to_str().unwrap(),
+    ]);
+    let csv = text(&csv.stdout);
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.ends_with(",lung_crop,p_normal,p_tb,p_age-related"),
+        "{header}"
+    );
+    assert_eq!(csv.lines().count(), 5);
 }

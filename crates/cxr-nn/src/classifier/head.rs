@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu,
 };
+use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// What the last layer gives.
@@ -140,6 +141,46 @@ impl Head {
     }
 }
 
+/// A head's probabilities for a batch of images: of being referred, and of each class.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scores {
+    pub screening: Vec<f64>,
+    /// One row per image, one column per class.
+    pub classes: Vec<Vec<f64>>,
+}
+
+impl Scores {
+    /// Appends another batch's scores.
+    pub fn extend(&mut self, other: Scores) {
+        self.screening.extend(other.screening);
+        self.classes.extend(other.classes);
+    }
+}
+
+impl Head {
+    /// Class logits `[n, classes]` from [`Head::class_logits`] to probabilities.
+    pub fn scores(&self, class_logits: Tensor<2>) -> Result<Scores, String> {
+        let screening = sigmoid(self.screening_logit(class_logits.clone()));
+        Ok(Scores {
+            screening: rows(screening)?.into_iter().map(|row| row[0]).collect(),
+            classes: rows(softmax(class_logits, 1))?,
+        })
+    }
+}
+
+/// A `[n, k]` tensor as `n` rows.
+pub fn rows(values: Tensor<2>) -> Result<Vec<Vec<f64>>, String> {
+    let [_, width] = values.dims();
+    let flat = values
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|err| format!("{err:?}"))?;
+    Ok(flat
+        .chunks(width.max(1))
+        .map(|row| row.iter().map(|&v| f64::from(v)).collect())
+        .collect())
+}
+
 /// `log(sum(exp(x)))` over each row `[n, k]` to `[n, 1]`, shifted by the row maximum so that
 /// nothing overflows; one column gives that column back exactly.
 pub fn log_sum_exp(x: Tensor<2>) -> Tensor<2> {
@@ -188,9 +229,9 @@ mod tests {
         let head = config.init(&device);
         let logits = head.class_logits(features.clone());
         assert_eq!(logits.dims(), [4, 3]);
-        let probabilities = burn::tensor::activation::softmax(logits, 1);
+        let probabilities = softmax(logits, 1);
         let referred = probabilities.slice([0..4, 1..3]).sum_dim(1);
-        let screening = burn::tensor::activation::sigmoid(head.forward(features));
+        let screening = sigmoid(head.forward(features));
         let diff = (referred - screening).abs().max().into_scalar::<f32>();
         assert!(diff < 1e-5, "{diff}");
     }

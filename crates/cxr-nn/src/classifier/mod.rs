@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
-pub use head::{Head, HeadConfig, HeadOutputs};
+pub use head::{Head, HeadConfig, HeadOutputs, Scores};
 
 use crate::backbones::{Backbone, BackboneKind};
 use crate::model_file::{self, Architecture, ModelCard, ModelFileError, ModelKind};

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use cxr_core::metrics::{predicted_class, roc_curve};
 use cxr_core::preprocess::PreprocessCache;
@@ -25,8 +24,8 @@ use super::optimizer::rmsprop;
 use super::recipe::{Monitor, Recipe};
 use super::schedule::Plateau;
 use super::{TrainError, curves, log};
-use crate::classifier::Classifier;
-use crate::classifier::head::log_sum_exp;
+use crate::classifier::head::{log_sum_exp, rows};
+use crate::classifier::{Classifier, Scores};
 use crate::device::{inference_device, training_device};
 use crate::model_file::{self, ModelCard, ModelKind};
 
@@ -79,14 +78,6 @@ pub struct RunOutcome {
     pub val_classes: Vec<Vec<f64>>,
     pub test_classes: Vec<Vec<f64>>,
     pub history: Vec<EpochRecord>,
-}
-
-/// A model's probabilities for some images: of being referred, and of each class.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Scores {
-    pub screening: Vec<f64>,
-    /// One row per image, one column per class.
-    pub classes: Vec<Vec<f64>>,
 }
 
 /// Trains (or resumes) the run in `setup.dir` to the end of phase 2.
@@ -268,7 +259,7 @@ fn epoch(
         let logits = forward_from(model, x, boundary);
         let loss = cross_entropy(logits.clone(), targets, sample_weights);
         loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
-        correct += count_correct(&rows(logits)?, &classes);
+        correct += count_correct(&rows(logits).map_err(score_error)?, &classes);
         let grads = GradientsParams::from_grads(loss.backward(), &*model);
         *model = optimizer.step(learning_rate, model.clone(), grads);
         progress.inc(batch.len() as u64);
@@ -339,19 +330,6 @@ fn select(inputs: &Tensor<4>, indices: &[usize]) -> Tensor<4> {
     )
 }
 
-/// A `[n, k]` tensor as `n` rows.
-fn rows(values: Tensor<2>) -> Result<Vec<Vec<f64>>, TrainError> {
-    let [_, width] = values.dims();
-    let flat = values
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|err| TrainError::Data(format!("scores: {err:?}")))?;
-    Ok(flat
-        .chunks(width.max(1))
-        .map(|row| row.iter().map(|&v| f64::from(v)).collect())
-        .collect())
-}
-
 /// The probabilities for images `indices`, from their cached trunk outputs.
 fn score(
     model: &Classifier,
@@ -362,13 +340,13 @@ fn score(
     let mut scores = Scores::default();
     for batch in indices.chunks(SCORE_BATCH) {
         let logits = forward_from(model, select(inputs, batch), boundary);
-        let screening = sigmoid(model.head.screening_logit(logits.clone()));
-        scores
-            .screening
-            .extend(rows(screening)?.into_iter().map(|row| row[0]));
-        scores.classes.extend(rows(softmax(logits, 1))?);
+        scores.extend(model.head.scores(logits).map_err(score_error)?);
     }
     Ok(scores)
+}
+
+fn score_error(message: String) -> TrainError {
+    TrainError::Data(format!("scores: {message}"))
 }
 
 /// One-hot targets `[n, classes]` and per-image loss weights `[n, 1]`.
@@ -445,7 +423,8 @@ mod tests {
             .sum::<f64>()
             / 4.0;
         assert!((loss - binary_cross_entropy).abs() < 1e-5);
-        let probabilities = rows(softmax(logits.clone(), 1)).expect("rows");
+        let probabilities =
+            rows(burn::tensor::activation::softmax(logits.clone(), 1)).expect("rows");
         assert!((mean_cross_entropy(&probabilities, &classes) - binary_cross_entropy).abs() < 1e-5);
         // A logit of exactly 0 calls the image positive, as a score of 0.5 does.
         assert_eq!(count_correct(&rows(logits).expect("rows"), &classes), 2);

@@ -71,8 +71,18 @@ pub fn run(args: PredictArgs, json: bool) -> anyhow::Result<ExitCode> {
     let results = screener.screen_files(&images, &options, |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
     let mut writer = csv::Writer::from_writer(std::io::stdout().lock());
+    // A multi-class model adds one probability column per class.
+    let class_columns: Vec<String> = match screener.card().refer.is_empty() {
+        true => Vec::new(),
+        false => screener
+            .card()
+            .classes
+            .iter()
+            .map(|c| format!("p_{c}"))
+            .collect(),
+    };
     if !json {
-        writer.write_record([
+        let mut header: Vec<String> = [
             "path",
             "probability",
             "spread",
@@ -82,7 +92,11 @@ pub fn run(args: PredictArgs, json: bool) -> anyhow::Result<ExitCode> {
             "flags",
             "error",
             "lung_crop",
-        ])?;
+        ]
+        .map(String::from)
+        .to_vec();
+        header.extend(class_columns.iter().cloned());
+        writer.write_record(&header)?;
     }
     let mut read = 0;
     for (path, result) in images.iter().zip(&results) {
@@ -90,7 +104,15 @@ pub fn run(args: PredictArgs, json: bool) -> anyhow::Result<ExitCode> {
         if json {
             println!("{}", json_line(path, result));
         } else {
-            writer.write_record(csv_record(path, result))?;
+            let mut record = csv_record(path, result);
+            record.resize(record.len() + class_columns.len(), String::new());
+            if let Ok(screening) = result {
+                let cells = record.len() - class_columns.len();
+                for (cell, class) in record[cells..].iter_mut().zip(&screening.classes) {
+                    *cell = format!("{:.6}", class.probability);
+                }
+            }
+            writer.write_record(record)?;
         }
     }
     writer.flush()?;
@@ -123,16 +145,22 @@ fn lung_crop_cell(screening: &Screening) -> String {
 
 fn json_line(path: &Path, result: &Result<Screening, PredictError>) -> serde_json::Value {
     match result {
-        Ok(s) => json!({
-            "path": path,
-            "probability": s.probability,
-            "spread": s.spread,
-            "operating_point": s.operating_point,
-            "threshold": s.threshold,
-            "decision": s.decision,
-            "flags": flags(s),
-            "lung_crop": s.lung_crop,
-        }),
+        Ok(s) => {
+            let mut line = json!({
+                "path": path,
+                "probability": s.probability,
+                "spread": s.spread,
+                "operating_point": s.operating_point,
+                "threshold": s.threshold,
+                "decision": s.decision,
+                "flags": flags(s),
+                "lung_crop": s.lung_crop,
+            });
+            if !s.classes.is_empty() {
+                line["classes"] = json!(s.classes);
+            }
+            line
+        }
         Err(error) => json!({
             "path": path,
             "probability": null,
