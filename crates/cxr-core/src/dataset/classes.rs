@@ -91,6 +91,18 @@ impl ClassNames {
         })
     }
 
+    /// [`Self::listed`], referring every class but the first when `refer` is empty: the
+    /// default of the recipe's `[classes]` and of `--classes`.
+    pub fn listed_or_all_but_first(
+        names: &[String],
+        refer: &[String],
+    ) -> Result<Self, ClassListError> {
+        match refer {
+            [] => Self::listed(names, names.get(1..).unwrap_or_default()),
+            refer => Self::listed(names, refer),
+        }
+    }
+
     /// Number of classes.
     pub fn len(&self) -> usize {
         self.accepted.len()
@@ -182,6 +194,10 @@ mod tests {
         assert_eq!(names.label_of("abnormal"), None);
         assert_eq!(names.refer_mask(), [false, true, false]);
         assert_eq!(names.display_names(), classes);
+        let by_default = ClassNames::listed_or_all_but_first(&classes, &[]).expect("default");
+        assert_eq!(by_default.refer_mask(), [false, true, true]);
+        let chosen = ClassNames::listed_or_all_but_first(&classes, &owned(&["tb"])).expect("tb");
+        assert_eq!(chosen, names);
     }
 
     #[test]

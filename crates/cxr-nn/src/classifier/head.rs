@@ -7,7 +7,10 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu,
 };
 use burn::tensor::activation::{sigmoid, softmax};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
+use cxr_core::dataset::ClassNames;
+
+use crate::batch::index_tensor;
 
 /// What the last layer gives.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,11 +30,11 @@ impl HeadOutputs {
         }
     }
 
-    /// Number of classes told apart (two for the binary head).
-    pub fn classes(&self) -> usize {
-        match self {
-            HeadOutputs::Binary => 2,
-            HeadOutputs::Softmax { classes, .. } => *classes,
+    /// A softmax over the classes `names`, referring the ones they refer.
+    pub fn softmax(names: &ClassNames) -> Self {
+        HeadOutputs::Softmax {
+            classes: names.len(),
+            refer: (0..names.len()).filter(|&c| names.refers(c)).collect(),
         }
     }
 }
@@ -130,12 +133,9 @@ impl Head {
         };
         let columns = |indices: Vec<usize>| {
             let device = class_logits.device();
-            let n = indices.len();
-            let indices: Vec<i64> = indices.into_iter().map(|i| i as i64).collect();
-            class_logits.clone().select(
-                1,
-                Tensor::<1, Int>::from_data(TensorData::new(indices, [n]), &device),
-            )
+            class_logits
+                .clone()
+                .select(1, index_tensor(&indices, &device))
         };
         log_sum_exp(columns(referred)) - log_sum_exp(columns(others))
     }
@@ -192,7 +192,7 @@ pub fn log_sum_exp(x: Tensor<2>) -> Tensor<2> {
 mod tests {
     use super::*;
     use crate::device::inference_device;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, TensorData};
 
     #[test]
     fn pooled_features_become_one_logit_per_image() {

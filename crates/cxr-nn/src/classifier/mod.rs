@@ -113,10 +113,7 @@ fn head_config(kind: BackboneKind, card: &ModelCard) -> Result<HeadConfig, Strin
                 "the card lists {classes} classes but its head has {width} outputs"
             ));
         }
-        HeadOutputs::Softmax {
-            classes,
-            refer: (0..classes).filter(|&c| names.refers(c)).collect(),
-        }
+        HeadOutputs::softmax(&names)
     };
     Ok(HeadConfig {
         hidden: card.param(HEAD_HIDDEN, paper.hidden as f64) as usize,

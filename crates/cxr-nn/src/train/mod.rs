@@ -177,10 +177,7 @@ pub fn train(
     };
     let outputs = match &recipe.classes {
         None => HeadOutputs::Binary,
-        Some(_) => HeadOutputs::Softmax {
-            classes: names.len(),
-            refer: (0..names.len()).filter(|&c| names.refers(c)).collect(),
-        },
+        Some(_) => HeadOutputs::softmax(&names),
     };
     let head = HeadConfig {
         hidden: recipe.head.hidden,
@@ -202,13 +199,12 @@ pub fn train(
         .classes
         .as_ref()
         .map(|_| dataset.class_names.as_slice());
-    if multi_class.is_some() {
-        card.refer = (0..names.len())
-            .filter(|&c| names.refers(c))
-            .map(|c| dataset.class_names[c].clone())
+    if let HeadOutputs::Softmax { refer, .. } = &head.outputs {
+        card.refer = refer
+            .iter()
+            .map(|&c| dataset.class_names[c].clone())
             .collect();
     }
-    let card = card;
     // Unlabelled images follow the data set's in the image list; their label is never read
     // before a teacher gives them one.
     let mut paths: Vec<PathBuf> = dataset.items.iter().map(|item| item.path.clone()).collect();
@@ -294,7 +290,6 @@ pub fn train(
     };
     let outcome = run_in(&final_dir, &final_partition, &mut caches)?;
     let val_labels = labels.screening(&final_partition.val);
-    let mut card = card;
     card.training = Some(TrainingRecord {
         data: data::manifest(&dataset, &request.data)?,
         recipe: serde_json::to_value(recipe).map_err(|err| TrainError::Json {

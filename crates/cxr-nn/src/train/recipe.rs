@@ -70,12 +70,7 @@ pub struct ClassesRecipe {
 impl ClassesRecipe {
     /// The classes as the data set reader matches them.
     pub fn class_names(&self) -> Result<ClassNames, RecipeError> {
-        let refer = if self.refer.is_empty() {
-            self.names.iter().skip(1).cloned().collect()
-        } else {
-            self.refer.clone()
-        };
-        ClassNames::listed(&self.names, &refer)
+        ClassNames::listed_or_all_but_first(&self.names, &self.refer)
             .map_err(|error| RecipeError::Invalid(format!("classes: {error}")))
     }
 }

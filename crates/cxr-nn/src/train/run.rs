@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use cxr_core::metrics::{predicted_class, roc_curve};
 use cxr_core::preprocess::PreprocessCache;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,6 +24,7 @@ use super::optimizer::rmsprop;
 use super::recipe::{Monitor, Recipe};
 use super::schedule::Plateau;
 use super::{TrainError, curves, log};
+use crate::batch::index_tensor;
 use crate::classifier::head::{log_sum_exp, rows};
 use crate::classifier::{Classifier, Scores};
 use crate::device::{inference_device, training_device};
@@ -321,13 +322,9 @@ fn forward_from(model: &Classifier, cached: Tensor<4>, boundary: usize) -> Tenso
 
 /// Rows `indices` of `inputs`.
 fn select(inputs: &Tensor<4>, indices: &[usize]) -> Tensor<4> {
-    let device = inputs.device();
-    let indices: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
-    let n = indices.len();
-    inputs.clone().select(
-        0,
-        Tensor::<1, Int>::from_data(TensorData::new(indices, [n]), &device),
-    )
+    inputs
+        .clone()
+        .select(0, index_tensor(indices, &inputs.device()))
 }
 
 /// The probabilities for images `indices`, from their cached trunk outputs.

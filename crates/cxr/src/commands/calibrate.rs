@@ -39,10 +39,7 @@ pub struct CalibrateArgs {
 }
 
 pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let model_classes = model_file::read_card(&args.model)?
-        .class_names()
-        .map_err(|reason| anyhow::anyhow!("{}: {reason}", args.model.display()))?;
-    let (dataset, names) = args.data.open_with(&model_classes)?;
+    let (dataset, names) = args.data.open_for_model(&args.model)?;
     let has_val = dataset
         .items
         .iter()

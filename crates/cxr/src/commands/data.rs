@@ -80,12 +80,8 @@ impl SourceArgs {
     /// The classes these options describe; `fallback` when no class option is given.
     pub(crate) fn names_or(&self, fallback: &ClassNames) -> anyhow::Result<ClassNames> {
         if !self.classes.is_empty() {
-            let refer = if self.refer.is_empty() {
-                self.classes[1..].to_vec()
-            } else {
-                self.refer.clone()
-            };
-            return ClassNames::listed(&self.classes, &refer).context("--classes/--refer");
+            return ClassNames::listed_or_all_but_first(&self.classes, &self.refer)
+                .context("--classes/--refer");
         }
         if self.negative.is_empty() && self.positive.is_empty() {
             return Ok(fallback.clone());
@@ -107,6 +103,15 @@ impl SourceArgs {
     /// The data set, its classes read as these options say (binary by default).
     pub(crate) fn open(&self) -> anyhow::Result<Dataset> {
         Ok(self.open_with(&ClassNames::default())?.0)
+    }
+
+    /// The data set and the classes it is screened by: the options', or else those of the
+    /// model file `model` (so a multi-class model needs no options).
+    pub(crate) fn open_for_model(&self, model: &Path) -> anyhow::Result<(Dataset, ClassNames)> {
+        let model_classes = cxr_nn::model_file::read_card(model)?
+            .class_names()
+            .map_err(|reason| anyhow::anyhow!("{}: {reason}", model.display()))?;
+        self.open_with(&model_classes)
     }
 
     /// The data set and its classes; `fallback` (a model's classes, say) when no class

@@ -9,7 +9,6 @@ use clap::{Args, ValueEnum};
 use cxr_core::dataset::{Dataset, Item, Split};
 use cxr_core::metrics::{BinaryMetrics, BootstrapConfig};
 use cxr_core::report::{EvaluationConfig, ModelScores, Report};
-use cxr_nn::model_file;
 use cxr_nn::predict::{ScreenOptions, Screener};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -69,10 +68,7 @@ impl SplitChoice {
 }
 
 pub fn run(args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let model_classes = model_file::read_card(&args.model)?
-        .class_names()
-        .map_err(|reason| anyhow::anyhow!("{}: {reason}", args.model.display()))?;
-    let (dataset, names) = args.data.open_with(&model_classes)?;
+    let (dataset, names) = args.data.open_for_model(&args.model)?;
     let items = SplitChoice::select(args.split, &dataset);
     anyhow::ensure!(
         !items.is_empty(),
