@@ -5,7 +5,7 @@
 # against bench/keras_screen.py (PIL decode, resize, model.predict / tf.GradientTape Grad-CAM,
 # overlay PNG). Both sides run MobileNetV2 at 224 px with the paper's head; cxr's model is
 # trained for one epoch here (its weights do not change the speed), Keras' has random weights.
-# Runs alternate, ROUNDS each. Needs TensorFlow: tools/reference/keras/run.sh installs it.
+# Runs alternate, ROUNDS each. tools/reference/keras/setup.sh installs TensorFlow.
 # Usage: bench/predict_vs_keras.sh [ROUNDS=2] [EXPLAIN_COUNT=32]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,11 +13,7 @@ cd "$(dirname "$0")/.."
 rounds=${1:-2}
 explain_count=${2:-32}
 images=../shared/data/shenzhen/images
-python=tools/reference/keras/.venv/bin/python
-if [ ! -x "$python" ]; then
-  python3 -m venv tools/reference/keras/.venv
-  "$python" -m pip install -q -r tools/reference/keras/requirements.txt
-fi
+python=$(tools/reference/keras/setup.sh | sed -n 1p)
 
 cargo build --quiet --release -p cxr
 cxr=${CARGO_TARGET_DIR:-target}/release/cxr
