@@ -10,6 +10,7 @@ pub mod inception_v3;
 pub mod inverted_residual_net;
 pub mod macs;
 pub mod mobilenet_v2;
+mod pointwise;
 pub mod xception;
 
 use std::ops::Range;
