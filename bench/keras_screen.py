@@ -20,6 +20,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from paper_head import paper_head  # noqa: E402
+
 SIDE = 224
 BATCH = 8
 
@@ -28,12 +30,7 @@ def build_model():
     trunk = tf.keras.applications.MobileNetV2(
         input_shape=(SIDE, SIDE, 3), include_top=False, weights=None
     )
-    x = tf.keras.layers.GlobalAveragePooling2D()(trunk.output)
-    x = tf.keras.layers.Dense(512)(x)
-    x = tf.keras.layers.ReLU()(x)
-    x = tf.keras.layers.BatchNormalization()(x)
-    x = tf.keras.layers.Dropout(0.5)(x)
-    out = tf.keras.layers.Dense(1, activation="sigmoid")(x)
+    out = paper_head(tf.keras.layers, trunk.output)
     model = tf.keras.Model(trunk.input, out)
     cam_model = tf.keras.Model(trunk.input, [trunk.get_layer("out_relu").output, out])
     return model, cam_model

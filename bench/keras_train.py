@@ -2,8 +2,8 @@
 
 Runs in tf-keras (Keras 2, as the paper's 2.2.4; Keras 3 dropped ImageDataGenerator). ImageNet
 Xception without top (the only Keras ImageNet weights obtainable offline here: the base of the
-pneumonia package's Keras 3 model, copied layer by layer by name), frozen; head GAP -> Dense 512 -> ReLU -> BatchNorm ->
-Dropout 0.5 -> Dense 1 -> sigmoid; binary cross-entropy; RMSprop(1e-4); batch 32;
+pneumonia package's Keras 3 model, copied layer by layer by name), frozen; the paper's head
+(paper_head.py); binary cross-entropy; RMSprop(1e-4); batch 32;
 ImageDataGenerator(rotation 10, shift 0.1, zoom 0.1) from the paper's train/val folders;
 ModelCheckpoint and ReduceLROnPlateau(factor 0.1, patience 3) on validation accuracy. Phase 2
 reloads the best weights, makes block13 and block14 trainable and trains more epochs with the
@@ -24,6 +24,8 @@ import keras as keras3  # noqa: E402  (only to read the Keras 3 file)
 import tf_keras as keras  # noqa: E402
 from tf_keras.preprocessing.image import ImageDataGenerator  # noqa: E402
 
+from paper_head import paper_head  # noqa: E402
+
 SIDE = 299
 BATCH = 32
 UNFROZEN_PREFIXES = ("block13", "block14")
@@ -34,21 +36,12 @@ def build(model_path):
     trunk = keras.applications.Xception(
         include_top=False, weights=None, input_shape=(SIDE, SIDE, 3)
     )
-    copied = 0
+    # get_layer raises on a name the file lacks, so no layer is silently left random.
     for layer in trunk.layers:
         if layer.weights:
             layer.set_weights(xception.get_layer(layer.name).get_weights())
-            copied += 1
-    if copied == 0:
-        sys.exit("no Xception layer found in " + model_path)
     trunk.trainable = False
-    x = keras.layers.GlobalAveragePooling2D()(trunk.output)
-    x = keras.layers.Dense(512)(x)
-    x = keras.layers.ReLU()(x)
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.Dropout(0.5)(x)
-    out = keras.layers.Dense(1, activation="sigmoid")(x)
-    return trunk, keras.Model(trunk.input, out)
+    return trunk, keras.Model(trunk.input, paper_head(keras.layers, trunk.output))
 
 
 def compile_model(model):

