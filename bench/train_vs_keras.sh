@@ -9,6 +9,8 @@
 # /usr/bin/time. Installs TensorFlow through tools/reference/keras/setup.sh.
 # Usage: bench/train_vs_keras.sh [FROZEN_EPOCHS=3] [FINE_TUNE_EPOCHS=1] [CXR_RECIPE_EXTRA]
 #   CXR_RECIPE_EXTRA: extra top-level recipe lines for a second cxr run, e.g. "augmented_views = 2"
+#   BENCH_RUNS (environment): which runs, of "cxr keras variant" (the default), e.g.
+#   BENCH_RUNS="keras variant" to skip cxr's fresh-augmentation run on a long bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -89,8 +91,7 @@ keras_run() {
   tail -n 1 "$work/keras.log"
 }
 
-cxr_run cxr ""
-keras_run
-if [ -n "$extra" ]; then
-  cxr_run cxr-variant "$extra"
-fi
+runs=" ${BENCH_RUNS:-cxr keras variant} "
+if [[ $runs == *" cxr "* ]]; then cxr_run cxr ""; fi
+if [[ $runs == *" keras "* ]]; then keras_run; fi
+if [[ $runs == *" variant "* && -n $extra ]]; then cxr_run cxr-variant "$extra"; fi

@@ -143,6 +143,10 @@ pub struct BasicConv {
 impl BasicConv {
     /// BatchNorm epsilon of all four originals.
     pub const BN_EPSILON: f64 = 1e-3;
+    /// Keras' running-average momentum 0.99, in burn's sense (the weight of the new batch):
+    /// the paper's recipe is Keras', and only fine-tuning moves the running averages.
+    /// torchvision's (0.1) would let one fine-tune epoch replace most of ImageNet's statistics.
+    pub const BN_MOMENTUM: f64 = 0.01;
 
     pub fn new(
         input: usize,
@@ -159,6 +163,7 @@ impl BasicConv {
             .init(device);
         let bn = BatchNormConfig::new(output)
             .with_epsilon(Self::BN_EPSILON)
+            .with_momentum(Self::BN_MOMENTUM)
             .init(device);
         Self {
             unit: ConvBn {
@@ -376,5 +381,26 @@ mod tests {
         }
         .init(style, &device);
         assert!(unexpanded.expand.is_none());
+    }
+}
+
+#[cfg(test)]
+mod momentum_tests {
+    use super::*;
+    use crate::device::training_device;
+
+    #[test]
+    fn keras_trunks_move_their_running_mean_by_one_percent_a_training_step() {
+        // A 1x1 convolution of weight 1 passes a constant 5 through: the batch mean is 5, and
+        // Keras' momentum 0.99 moves the running mean from 0 to 0.05 (torchvision's to 0.5).
+        let device = training_device();
+        let mut unit = BasicConv::pointwise(1, 1, &device);
+        unit.unit.conv.weight = Param::from_tensor(Tensor::ones([1, 1, 1, 1], &device));
+        let x = Tensor::<4>::full([2, 1, 3, 3], 5.0, &device);
+        let unit = unit.train();
+        let _ = unit.forward(x);
+        let bn = unit.unit.bn.as_ref().expect("a BatchNorm");
+        let mean: f32 = bn.running_mean.value_sync().into_scalar();
+        assert!((mean - 0.05).abs() < 1e-6, "running mean {mean}");
     }
 }

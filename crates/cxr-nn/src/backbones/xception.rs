@@ -14,6 +14,8 @@ use super::blocks::ConvBn;
 use crate::import::keras::{KerasError, KerasUnit, KerasWeights, load_trunk, numbered_layers};
 
 const BN_EPSILON: f64 = 1e-3;
+/// Keras' running-average momentum 0.99, in burn's sense (the weight of the new batch).
+const BN_MOMENTUM: f64 = 0.01;
 
 /// Channels of the trunk's output (block14_sepconv2).
 pub const FEATURE_CHANNELS: usize = 2048;
@@ -82,6 +84,7 @@ fn conv_bn(
         bn: Some(
             BatchNormConfig::new(output)
                 .with_epsilon(BN_EPSILON)
+                .with_momentum(BN_MOMENTUM)
                 .init(device),
         ),
         relu6: false,

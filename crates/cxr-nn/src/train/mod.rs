@@ -39,7 +39,7 @@ use crate::segmentation::LungSegmenter;
 use crate::weights;
 use crossval::CrossValidation;
 use data::{Labels, Partition};
-use features::FeatureCache;
+use features::{FeatureCache, View};
 use recipe::Recipe;
 use run::{RunSetup, TrunkCaches};
 
@@ -216,23 +216,25 @@ pub fn train(
         partition.unlabelled.extend_from_slice(&extra_indices);
         partition
     };
-    let cache = |boundary| {
-        FeatureCache::new(
-            backbone.clone(),
-            boundary,
-            paths.clone(),
-            spec.clone(),
-            recipe.augment,
-            recipe.seed,
-        )
-    };
+    // Phase 2 shows the plain view and its epochs' views: keep those halfway through the
+    // trunk when phase 1 computes them.
+    let kept = std::iter::once(View::Plain)
+        .chain((0..recipe.fine_tune.epochs).map(|epoch| run::epoch_view(recipe, epoch)))
+        .collect();
     let mut images = PreprocessCache::new(&cache_dirs.images)?;
     if let Some(lungs) = lungs {
         images = images.with_lungs(lungs);
     }
     let mut caches = TrunkCaches {
-        frozen: cache(backbone.num_stages()),
-        fine_tune: cache(recipe.unfreeze_stage()?),
+        features: FeatureCache::new(
+            backbone.clone(),
+            recipe.unfreeze_stage()?,
+            kept,
+            paths.clone(),
+            spec.clone(),
+            recipe.augment,
+            recipe.seed,
+        ),
         images,
     };
     let run_in = |dir: &Path, partition: &Partition, caches: &mut TrunkCaches| {

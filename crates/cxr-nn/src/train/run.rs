@@ -18,13 +18,12 @@ use rand_chacha::ChaCha8Rng;
 
 use super::checkpoint::{self, RunState};
 use super::data::{Labels, Partition, class_weights};
-use super::features::{FeatureCache, View};
+use super::features::{Depth, FeatureCache, View};
 use super::log::{EpochRecord, Phase};
 use super::optimizer::rmsprop;
 use super::recipe::{Monitor, Recipe};
 use super::schedule::Plateau;
 use super::{TrainError, curves, log};
-use crate::batch::index_tensor;
 use crate::classifier::head::{log_sum_exp, rows};
 use crate::classifier::{Classifier, Scores};
 use crate::device::{inference_device, training_device};
@@ -37,20 +36,27 @@ pub const BEST_FILE: &str = "best.safetensors";
 /// Batch size for scoring (no gradients, so larger than training's).
 const SCORE_BATCH: usize = 64;
 
-/// The frozen-trunk caches of both phases over one data set, shared by runs (folds).
+/// The frozen-trunk features of one data set, shared by runs (folds), and the fitted images
+/// they are computed from.
 pub struct TrunkCaches {
-    pub frozen: FeatureCache,
-    pub fine_tune: FeatureCache,
+    pub features: FeatureCache,
     pub images: PreprocessCache,
 }
 
-impl TrunkCaches {
-    /// The cache of `phase`, and the fitted images it is computed from.
-    fn phase(&mut self, phase: Phase) -> (&mut FeatureCache, &PreprocessCache) {
-        match phase {
-            Phase::Frozen => (&mut self.frozen, &self.images),
-            Phase::FineTune => (&mut self.fine_tune, &self.images),
-        }
+/// The cached depth that `phase` trains from.
+fn depth(phase: Phase) -> Depth {
+    match phase {
+        Phase::Frozen => Depth::Pooled,
+        Phase::FineTune => Depth::Unfrozen,
+    }
+}
+
+/// The view that epoch `epoch` (of either phase) shows: a fresh one each epoch, or the
+/// recipe's `augmented_views` in turn.
+pub fn epoch_view(recipe: &Recipe, epoch: usize) -> View {
+    match recipe.augmented_views {
+        0 => View::Augmented(epoch),
+        views => View::Augmented(epoch % views),
     }
 }
 
@@ -179,10 +185,11 @@ pub fn score_plain(
     indices: &[usize],
     stop: &AtomicBool,
 ) -> Result<Scores, TrainError> {
-    let inputs = caches
-        .fine_tune
-        .view(View::Plain, &caches.images, &inference_device(), stop)?;
-    score(model, &inputs, indices, caches.fine_tune.boundary())
+    let cache = &mut caches.features;
+    let depth = Depth::Unfrozen;
+    let device = inference_device();
+    cache.fill(View::Plain, depth, indices, &caches.images, &device, stop)?;
+    score(model, cache, depth, indices)
 }
 
 /// Whether an epoch whose monitored figure is `value` replaces the kept weights: the first
@@ -229,14 +236,10 @@ fn epoch(
     let recipe = setup.recipe;
     let started = Instant::now();
     let epoch = state.epochs_done;
-    let view = match recipe.augmented_views {
-        0 => View::Augmented(epoch),
-        views => View::Augmented(epoch % views),
-    };
+    let view = epoch_view(recipe, epoch);
     let device = inference_device();
-    let (cache, images) = caches.phase(phase);
-    let boundary = cache.boundary();
-    let inputs = cache.view(view, images, &device, setup.stop)?;
+    let (cache, images) = (&mut caches.features, &caches.images);
+    let depth = depth(phase);
     let mut order = setup.partition.train.clone();
     let phase_salt = match phase {
         Phase::Frozen => 1,
@@ -245,6 +248,7 @@ fn epoch(
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(
         recipe.seed ^ (phase_salt << 56) ^ epoch as u64,
     ));
+    cache.fill(view, depth, &order, images, &device, setup.stop)?;
     let progress = epoch_progress(phase, epoch, phase_epochs(recipe, phase), order.len());
     let learning_rate = state.plateau.learning_rate;
     let (mut loss_sum, mut correct) = (0.0, 0usize);
@@ -254,10 +258,10 @@ fn epoch(
             return Err(TrainError::Interrupted);
         }
         let train_device = training_device();
-        let x = select(&inputs, batch).to_device(&train_device);
+        let x = cache.rows(view, depth, batch)?.to_device(&train_device);
         let classes = setup.labels.classes_of(batch);
         let (targets, sample_weights) = targets(&classes, weights, &train_device);
-        let logits = forward_from(model, x, boundary);
+        let logits = forward_from(model, x, cache.next_stage(depth));
         let loss = cross_entropy(logits.clone(), targets, sample_weights);
         loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
         correct += count_correct(&rows(logits).map_err(score_error)?, &classes);
@@ -267,8 +271,9 @@ fn epoch(
     }
     progress.finish_and_clear();
     let valid = model.valid();
-    let val_inputs = cache.view(View::Plain, images, &device, setup.stop)?;
-    let scores = score(&valid, &val_inputs, &setup.partition.val, boundary)?;
+    let val = &setup.partition.val;
+    cache.fill(View::Plain, depth, val, images, &device, setup.stop)?;
+    let scores = score(&valid, cache, depth, val)?;
     let val_labels = setup.labels.screening(&setup.partition.val);
     let val_classes = setup.labels.classes_of(&setup.partition.val);
     let train_count = order.len().max(1) as f64;
@@ -320,23 +325,18 @@ fn forward_from(model: &Classifier, cached: Tensor<4>, boundary: usize) -> Tenso
         .class_logits(model.backbone.forward_stages(cached, stages))
 }
 
-/// Rows `indices` of `inputs`.
-fn select(inputs: &Tensor<4>, indices: &[usize]) -> Tensor<4> {
-    inputs
-        .clone()
-        .select(0, index_tensor(indices, &inputs.device()))
-}
-
-/// The probabilities for images `indices`, from their cached trunk outputs.
+/// The probabilities for images `indices`, from their cached (filled) plain-view trunk
+/// outputs at `depth`.
 fn score(
     model: &Classifier,
-    inputs: &Tensor<4>,
+    cache: &FeatureCache,
+    depth: Depth,
     indices: &[usize],
-    boundary: usize,
 ) -> Result<Scores, TrainError> {
     let mut scores = Scores::default();
     for batch in indices.chunks(SCORE_BATCH) {
-        let logits = forward_from(model, select(inputs, batch), boundary);
+        let inputs = cache.rows(View::Plain, depth, batch)?;
+        let logits = forward_from(model, inputs, cache.next_stage(depth));
         scores.extend(model.head.scores(logits).map_err(score_error)?);
     }
     Ok(scores)
