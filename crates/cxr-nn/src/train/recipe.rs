@@ -38,7 +38,9 @@ pub struct Recipe {
     pub fine_tune: FineTuneRecipe,
     /// Augmented views of each training image whose trunk outputs are computed once and
     /// reused: epoch `e` sees view `e mod views`. 0 means a fresh view every epoch (the
-    /// paper's on-the-fly augmentation); fewer views make later epochs nearly free.
+    /// paper's on-the-fly augmentation); fewer views make later epochs nearly free. Either
+    /// way, phase 2's epoch `e` shows phase 1's view for epoch `e`, so its frozen stages need
+    /// not run again.
     pub augmented_views: usize,
     /// Keep the labels of only this share of each run's training and validation images
     /// (per class, seeded) and treat the rest as unlabelled: the label-scarce experiment.
