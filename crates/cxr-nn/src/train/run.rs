@@ -185,11 +185,8 @@ pub fn score_plain(
     indices: &[usize],
     stop: &AtomicBool,
 ) -> Result<Scores, TrainError> {
-    let cache = &mut caches.features;
-    let depth = Depth::Unfrozen;
-    let device = inference_device();
-    cache.fill(View::Plain, depth, indices, &caches.images, &device, stop)?;
-    score(model, cache, depth, indices)
+    let (cache, images) = (&mut caches.features, &caches.images);
+    score(model, cache, images, Depth::Unfrozen, indices, stop)
 }
 
 /// Whether an epoch whose monitored figure is `value` replaces the kept weights: the first
@@ -271,9 +268,14 @@ fn epoch(
     }
     progress.finish_and_clear();
     let valid = model.valid();
-    let val = &setup.partition.val;
-    cache.fill(View::Plain, depth, val, images, &device, setup.stop)?;
-    let scores = score(&valid, cache, depth, val)?;
+    let scores = score(
+        &valid,
+        cache,
+        images,
+        depth,
+        &setup.partition.val,
+        setup.stop,
+    )?;
     let val_labels = setup.labels.screening(&setup.partition.val);
     let val_classes = setup.labels.classes_of(&setup.partition.val);
     let train_count = order.len().max(1) as f64;
@@ -325,14 +327,24 @@ fn forward_from(model: &Classifier, cached: Tensor<4>, boundary: usize) -> Tenso
         .class_logits(model.backbone.forward_stages(cached, stages))
 }
 
-/// The probabilities for images `indices`, from their cached (filled) plain-view trunk
-/// outputs at `depth`.
+/// The probabilities for images `indices`, from their plain-view trunk outputs at `depth`
+/// (computed first where the cache lacks them).
 fn score(
     model: &Classifier,
-    cache: &FeatureCache,
+    cache: &mut FeatureCache,
+    images: &PreprocessCache,
     depth: Depth,
     indices: &[usize],
+    stop: &AtomicBool,
 ) -> Result<Scores, TrainError> {
+    cache.fill(
+        View::Plain,
+        depth,
+        indices,
+        images,
+        &inference_device(),
+        stop,
+    )?;
     let mut scores = Scores::default();
     for batch in indices.chunks(SCORE_BATCH) {
         let inputs = cache.rows(View::Plain, depth, batch)?;
