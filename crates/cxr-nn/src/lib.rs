@@ -14,3 +14,6 @@ pub mod predict;
 pub mod segmentation;
 pub mod train;
 pub mod weights;
+
+#[cfg(test)]
+mod test_support;

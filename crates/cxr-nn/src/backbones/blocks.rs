@@ -277,12 +277,9 @@ impl InvertedResidual {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::inference_device;
+    use crate::device::{inference_device, training_device};
+    use crate::test_support::max_abs_diff;
     use burn::tensor::Distribution;
-
-    fn max_abs_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
-        (a - b).abs().max().into_scalar()
-    }
 
     /// A BatchNorm with non-trivial statistics, so that folding has something to get wrong.
     fn randomise_bn(mut unit: ConvBn, device: &Device) -> ConvBn {
@@ -382,12 +379,6 @@ mod tests {
         .init(style, &device);
         assert!(unexpanded.expand.is_none());
     }
-}
-
-#[cfg(test)]
-mod momentum_tests {
-    use super::*;
-    use crate::device::training_device;
 
     #[test]
     fn keras_trunks_move_their_running_mean_by_one_percent_a_training_step() {

@@ -47,12 +47,9 @@ fn as_matmul(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 mod tests {
     use super::*;
     use crate::device::training_device;
+    use crate::test_support::max_abs_diff;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::Distribution;
-
-    fn max_difference(a: Tensor<4>, b: Tensor<4>) -> f32 {
-        (a - b).abs().max().into_scalar::<f32>()
-    }
 
     #[test]
     fn the_matmul_form_matches_the_convolution_and_its_gradients() {
@@ -66,14 +63,14 @@ mod tests {
                 Tensor::<4>::random([3, 6, 4, 7], Distribution::Default, &device).require_grad();
             let by_conv = conv.forward(x.clone());
             let by_matmul = as_matmul(&conv, x.clone());
-            assert!(max_difference(by_conv.clone(), by_matmul.clone()) < 1e-5);
+            assert!(max_abs_diff(by_conv.clone(), by_matmul.clone()) < 1e-5);
 
             let conv_grads = (by_conv.clone() * by_conv).sum().backward();
             let matmul_grads = (by_matmul.clone() * by_matmul).sum().backward();
             let weight_grad = |grads| conv.weight.val().grad(grads).expect("weight gradient");
             let input_grad = |grads| x.grad(grads).expect("input gradient");
-            assert!(max_difference(weight_grad(&conv_grads), weight_grad(&matmul_grads)) < 1e-4);
-            assert!(max_difference(input_grad(&conv_grads), input_grad(&matmul_grads)) < 1e-4);
+            assert!(max_abs_diff(weight_grad(&conv_grads), weight_grad(&matmul_grads)) < 1e-4);
+            assert!(max_abs_diff(input_grad(&conv_grads), input_grad(&matmul_grads)) < 1e-4);
             let bias = |grads| conv.bias.as_ref().unwrap().val().grad(grads).unwrap();
             let bias_difference = (bias(&conv_grads) - bias(&matmul_grads)).abs().max();
             assert!(bias_difference.into_scalar::<f32>() < 1e-4);

@@ -39,6 +39,9 @@ pub enum Depth {
     Pooled,
 }
 
+/// Computed rows `[1, ...]`, each with the index of its image.
+type Rows = Vec<(usize, Tensor<4>)>;
+
 /// Frozen-trunk outputs of the images of a data set, per view and depth.
 pub struct FeatureCache {
     /// The trunk with BatchNorm folded, on the inference device.
@@ -103,34 +106,28 @@ impl FeatureCache {
         if missing.is_empty() {
             return Ok(());
         }
-        let mut computed = Vec::with_capacity(missing.len());
-        let mut halfway = Vec::new();
         let fresh = match depth {
             Depth::Unfrozen => missing,
+            // Rows already through the frozen stages only need the rest of the trunk.
             Depth::Pooled => {
-                // Rows already through the frozen stages only need the rest of the trunk.
                 let (started, fresh): (Vec<usize>, Vec<usize>) = missing
                     .iter()
                     .partition(|&&index| self.has(view, Depth::Unfrozen, index));
-                computed.extend(self.finish(view, &started, stop)?);
+                let finished = self.finish(view, &started, stop)?;
+                self.store(view, depth, finished);
                 fresh
             }
         };
         let keep_halfway = depth == Depth::Pooled && self.kept.contains(&view);
-        self.compute_from_images(
-            view,
-            depth,
-            &fresh,
-            (images, device, stop),
-            &mut computed,
-            keep_halfway.then_some(&mut halfway),
-        )?;
-        self.rows
-            .entry((view, Depth::Unfrozen))
-            .or_default()
-            .extend(halfway);
-        self.rows.entry((view, depth)).or_default().extend(computed);
+        let (computed, halfway) =
+            self.compute_from_images(view, depth, &fresh, (images, device, stop), keep_halfway)?;
+        self.store(view, Depth::Unfrozen, halfway);
+        self.store(view, depth, computed);
         Ok(())
+    }
+
+    fn store(&mut self, view: View, depth: Depth, rows: Rows) {
+        self.rows.entry((view, depth)).or_default().extend(rows);
     }
 
     /// Outputs `[indices.len(), ...]` of images `indices` for `view` at `depth`, in that
@@ -175,12 +172,7 @@ impl FeatureCache {
     }
 
     /// Pooled rows of images `indices` from their cached `Depth::Unfrozen` rows.
-    fn finish(
-        &self,
-        view: View,
-        indices: &[usize],
-        stop: &AtomicBool,
-    ) -> Result<Vec<(usize, Tensor<4>)>, TrainError> {
+    fn finish(&self, view: View, indices: &[usize], stop: &AtomicBool) -> Result<Rows, TrainError> {
         let mut rows = Vec::with_capacity(indices.len());
         for batch in indices.chunks(self.batch_size) {
             if stop.load(Ordering::Relaxed) {
@@ -200,20 +192,19 @@ impl FeatureCache {
             .split(1, 0)
     }
 
-    /// Rows of images `indices` (sorted, distinct) for `view` at `depth`, from the images,
-    /// pushed onto `rows`; with `halfway`, the `Depth::Unfrozen` rows met on the way to pooled
-    /// ones are pushed there.
+    /// Rows of images `indices` (sorted, distinct) for `view` at `depth`, from the images;
+    /// with `keep_halfway`, also the `Depth::Unfrozen` rows met on the way to pooled ones.
     fn compute_from_images(
         &self,
         view: View,
         depth: Depth,
         indices: &[usize],
         (images, device, stop): (&PreprocessCache, &Device, &AtomicBool),
-        rows: &mut Vec<(usize, Tensor<4>)>,
-        mut halfway: Option<&mut Vec<(usize, Tensor<4>)>>,
-    ) -> Result<(), TrainError> {
+        keep_halfway: bool,
+    ) -> Result<(Rows, Rows), TrainError> {
+        let (mut rows, mut halfway) = (Vec::with_capacity(indices.len()), Vec::new());
         if indices.is_empty() {
-            return Ok(());
+            return Ok((rows, halfway));
         }
         let progress = ProgressBar::new(indices.len() as u64).with_style(
             ProgressStyle::with_template(
@@ -244,7 +235,7 @@ impl FeatureCache {
                         rows.extend(batch_indices.into_iter().zip(started.split(1, 0)))
                     }
                     Depth::Pooled => {
-                        if let Some(halfway) = halfway.as_mut() {
+                        if keep_halfway {
                             let kept = started.clone().split(1, 0);
                             halfway.extend(batch_indices.iter().copied().zip(kept));
                         }
@@ -256,7 +247,7 @@ impl FeatureCache {
             },
         )?;
         progress.finish_and_clear();
-        Ok(())
+        Ok((rows, halfway))
     }
 
     /// Images `indices` (sorted), each with view `view`'s augmentation. View `n` draws one
@@ -295,6 +286,7 @@ mod tests {
     use super::*;
     use crate::backbones::BackboneKind;
     use crate::device::inference_device;
+    use crate::test_support::max_abs_diff;
     use cxr_core::preprocess::InputSize;
 
     const BOUNDARY: usize = 3;
@@ -369,18 +361,6 @@ mod tests {
         }
     }
 
-    fn values(tensor: Tensor<4>) -> Vec<f32> {
-        tensor.into_data().try_to_vec::<f32>().expect("f32 rows")
-    }
-
-    fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max)
-    }
-
     #[test]
     fn rows_are_computed_on_demand_and_do_not_depend_on_who_asked_first() {
         let fixture = Fixture::new();
@@ -404,24 +384,15 @@ mod tests {
         let mut whole = fixture.cache(&[]);
         let all: Vec<usize> = (0..6).collect();
         fixture.fill(&mut whole, view, Depth::Unfrozen, &all);
-        let expected = values(whole.rows(view, Depth::Unfrozen, &[1, 4, 1]).expect("rows"));
-        assert!(max_difference(&values(asked), &expected) < 1e-5);
+        let expected = whole.rows(view, Depth::Unfrozen, &[1, 4, 1]).expect("rows");
+        assert!(max_abs_diff(asked, expected) < 1e-5);
 
         // Views differ from each other and from the plain picture.
         fixture.fill(&mut whole, View::Plain, Depth::Unfrozen, &[1]);
         fixture.fill(&mut whole, View::Augmented(2), Depth::Unfrozen, &[1]);
-        let plain = values(
-            whole
-                .rows(View::Plain, Depth::Unfrozen, &[1])
-                .expect("rows"),
-        );
-        let other = values(
-            whole
-                .rows(View::Augmented(2), Depth::Unfrozen, &[1])
-                .expect("rows"),
-        );
-        assert_ne!(plain, expected[..plain.len()]);
-        assert_ne!(other, expected[..other.len()]);
+        let row = |view| whole.rows(view, Depth::Unfrozen, &[1]).expect("rows");
+        assert!(max_abs_diff(row(View::Plain), row(view)) > 0.0);
+        assert!(max_abs_diff(row(View::Augmented(2)), row(view)) > 0.0);
     }
 
     #[test]
@@ -441,12 +412,10 @@ mod tests {
         let mut halfway_first = fixture.cache(&[]);
         fixture.fill(&mut halfway_first, kept, Depth::Unfrozen, &[0]);
         fixture.fill(&mut halfway_first, kept, Depth::Pooled, &[0, 2]);
-        let from_halfway = values(
-            halfway_first
-                .rows(kept, Depth::Pooled, &[2, 0])
-                .expect("rows"),
-        );
-        assert!(max_difference(&from_halfway, &values(pooled)) < 1e-5);
+        let from_halfway = halfway_first
+            .rows(kept, Depth::Pooled, &[2, 0])
+            .expect("rows");
+        assert!(max_abs_diff(from_halfway, pooled) < 1e-5);
     }
 
     #[test]
