@@ -30,6 +30,12 @@ impl Padding {
     }
 }
 
+/// Keras' BatchNorm running-average momentum 0.99, in burn's sense (the weight of the new
+/// batch), for the trunks that come from Keras (Xception, and those built of [`BasicConv`]):
+/// the paper's recipe is Keras', and only fine-tuning moves the running averages.
+/// torchvision's (0.1) would let one fine-tune epoch replace most of ImageNet's statistics.
+pub const KERAS_BN_MOMENTUM: f64 = 0.01;
+
 /// Settings shared by every convolution of one backbone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConvStyle {
@@ -143,10 +149,6 @@ pub struct BasicConv {
 impl BasicConv {
     /// BatchNorm epsilon of all four originals.
     pub const BN_EPSILON: f64 = 1e-3;
-    /// Keras' running-average momentum 0.99, in burn's sense (the weight of the new batch):
-    /// the paper's recipe is Keras', and only fine-tuning moves the running averages.
-    /// torchvision's (0.1) would let one fine-tune epoch replace most of ImageNet's statistics.
-    pub const BN_MOMENTUM: f64 = 0.01;
 
     pub fn new(
         input: usize,
@@ -163,7 +165,7 @@ impl BasicConv {
             .init(device);
         let bn = BatchNormConfig::new(output)
             .with_epsilon(Self::BN_EPSILON)
-            .with_momentum(Self::BN_MOMENTUM)
+            .with_momentum(KERAS_BN_MOMENTUM)
             .init(device);
         Self {
             unit: ConvBn {

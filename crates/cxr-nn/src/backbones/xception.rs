@@ -10,12 +10,10 @@ use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::blocks::ConvBn;
+use super::blocks::{ConvBn, KERAS_BN_MOMENTUM};
 use crate::import::keras::{KerasError, KerasUnit, KerasWeights, load_trunk, numbered_layers};
 
 const BN_EPSILON: f64 = 1e-3;
-/// Keras' running-average momentum 0.99, in burn's sense (the weight of the new batch).
-const BN_MOMENTUM: f64 = 0.01;
 
 /// Channels of the trunk's output (block14_sepconv2).
 pub const FEATURE_CHANNELS: usize = 2048;
@@ -84,7 +82,7 @@ fn conv_bn(
         bn: Some(
             BatchNormConfig::new(output)
                 .with_epsilon(BN_EPSILON)
-                .with_momentum(BN_MOMENTUM)
+                .with_momentum(KERAS_BN_MOMENTUM)
                 .init(device),
         ),
         relu6: false,
