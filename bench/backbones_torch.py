@@ -24,8 +24,17 @@ def efficientnet_lite(n):
     return EfficientNet.from_name(name), EfficientNet.get_image_size(name)
 
 
+def torchvision_model(build, side):
+    # init_weights=False skips the slow truncated-normal initialisation: speed does not
+    # depend on the values.
+    return build(weights=None, aux_logits=False, init_weights=False), side
+
+
 MODELS = {
     "mobilenet-v2": mobilenet_v2,
+    "inception-v3": lambda: torchvision_model(torchvision.models.inception_v3, 299),
+    "googlenet": lambda: torchvision_model(torchvision.models.googlenet, 224),
+    "alexnet": lambda: (torchvision.models.alexnet(weights=None), 224),
     "efficientnet-lite0": lambda: efficientnet_lite(0),
     "efficientnet-lite1": lambda: efficientnet_lite(1),
     "efficientnet-lite2": lambda: efficientnet_lite(2),

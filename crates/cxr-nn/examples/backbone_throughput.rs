@@ -1,11 +1,18 @@
 //! Inference throughput of the backbones on the default device: images/s at each one's native
 //! size, BatchNorm folded, no autodiff. bench/backbones.sh runs it beside PyTorch.
 //!
-//! Usage: backbone_throughput [--batch N] [--rounds N] [--unfolded] [BACKBONE...]
+//! Usage: backbone_throughput [--batch N] [--rounds N] [--unfolded] [--burn-kernels] [BACKBONE...]
+//! `--burn-kernels` runs every layer on burn's own kernels, without cxr's CPU ones
+//! (`backbones::kernels`), to measure what those add.
 //! Prints one JSON line per backbone with the median images/s over the timed rounds. The
 //! weights are freshly initialised: the work per image does not depend on their values.
 
 use std::time::Instant;
+
+// The allocator the `cxr` binary uses: large activations are reused instead of being mapped
+// and faulted in afresh for every layer.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use burn::tensor::{Distribution, Tensor};
 use cxr_nn::backbones::BackboneKind;
@@ -15,6 +22,7 @@ struct Options {
     batch: usize,
     rounds: usize,
     fold: bool,
+    own_kernels: bool,
     names: Vec<String>,
 }
 
@@ -23,6 +31,7 @@ fn parse_args() -> Result<Options, String> {
         batch: 8,
         rounds: 10,
         fold: true,
+        own_kernels: true,
         names: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -37,6 +46,7 @@ fn parse_args() -> Result<Options, String> {
             "--batch" => options.batch = number("--batch")?,
             "--rounds" => options.rounds = number("--rounds")?,
             "--unfolded" => options.fold = false,
+            "--burn-kernels" => options.own_kernels = false,
             name => options.names.push(name.to_string()),
         }
     }
@@ -57,6 +67,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = parse_args()?;
     let device = inference_device();
+    cxr_nn::backbones::kernels::set_enabled(options.own_kernels);
     for name in &options.names {
         let kind = BackboneKind::from_name(name)?;
         let net = kind.init(&device);
@@ -86,6 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "input": side,
             "batch": options.batch,
             "batchnorm_folded": options.fold,
+            "cxr_kernels": options.own_kernels,
             "images_per_s": median(rates),
         });
         println!("{line}");

@@ -5,7 +5,6 @@ use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 /// Channels of conv5, the trunk's output.
@@ -29,9 +28,9 @@ pub struct ConvStage {
 
 impl ConvStage {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(super::macs::conv2d(&self.conv, x));
+        let x = super::macs::conv2d(&self.conv, x, true);
         match &self.pool {
-            Some(pool) => pool.forward(x),
+            Some(pool) => super::kernels::pool2d(pool, x),
             None => x,
         }
     }

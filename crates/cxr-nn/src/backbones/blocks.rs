@@ -97,7 +97,7 @@ pub struct ConvBn {
 
 impl ConvBn {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = super::macs::conv2d(&self.conv, x);
+        let x = super::macs::conv2d(&self.conv, x, false);
         let x = match &self.bn {
             Some(bn) => bn.forward(x),
             None => x,
@@ -197,7 +197,12 @@ impl BasicConv {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.unit.forward(x))
+        let unit = &self.unit;
+        match (&unit.bn, unit.relu6) {
+            // Folded: the ReLU runs inside the convolution, on each tile while it is in cache.
+            (None, false) => super::macs::conv2d(&unit.conv, x, true),
+            _ => relu(unit.forward(x)),
+        }
     }
 
     pub fn fold_batchnorm(self) -> Self {

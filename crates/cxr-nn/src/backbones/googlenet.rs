@@ -67,9 +67,9 @@ impl Stem {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.pool.forward(self.conv1.forward(x));
+        let x = super::kernels::pool2d(&self.pool, self.conv1.forward(x));
         let x = self.conv3.forward(self.conv2.forward(x));
-        self.pool.forward(x)
+        super::kernels::pool2d(&self.pool, x)
     }
 
     fn fold_batchnorm(self) -> Self {
@@ -121,7 +121,7 @@ impl Inception {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = match &self.downsample {
-            Some(pool) => pool.forward(x),
+            Some(pool) => super::kernels::pool2d(pool, x),
             None => x,
         };
         let chain = |convs: &[BasicConv], x: Tensor<4>| convs.iter().fold(x, |x, c| c.forward(x));
@@ -130,7 +130,8 @@ impl Inception {
                 self.branch1.forward(x.clone()),
                 chain(&self.branch2, x.clone()),
                 chain(&self.branch3, x.clone()),
-                self.branch4.forward(self.branch4_pool.forward(x)),
+                self.branch4
+                    .forward(super::kernels::pool2d(&self.branch4_pool, x)),
             ],
             1,
         )

@@ -48,8 +48,8 @@ impl Stem {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.pool.forward(chain(&self.convs[..3], x));
-        self.pool.forward(chain(&self.convs[3..], x))
+        let x = super::kernels::pool2d(&self.pool, chain(&self.convs[..3], x));
+        super::kernels::pool2d(&self.pool, chain(&self.convs[3..], x))
     }
 }
 
@@ -72,12 +72,12 @@ impl Branches {
             .iter()
             .enumerate()
             .map(|(i, convs)| match (&self.avg_pool_last, i == last) {
-                (Some(pool), true) => chain(convs, pool.forward(x.clone())),
+                (Some(pool), true) => chain(convs, super::kernels::pool2d(pool, x.clone())),
                 _ => chain(convs, x.clone()),
             })
             .collect();
         if let Some(pool) = &self.max_pool_branch {
-            outputs.push(pool.forward(x));
+            outputs.push(super::kernels::pool2d(pool, x));
         }
         Tensor::cat(outputs, 1)
     }
@@ -124,7 +124,8 @@ impl ResidualBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let residual = super::macs::conv2d(&self.up, self.mixed.forward(x.clone())) * self.scale;
+        let residual =
+            super::macs::conv2d(&self.up, self.mixed.forward(x.clone()), false) * self.scale;
         let sum = x + residual;
         if self.activate { relu(sum) } else { sum }
     }

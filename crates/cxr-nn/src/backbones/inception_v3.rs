@@ -133,7 +133,9 @@ impl InceptionA {
             .forward(self.branch5x5_1.forward(x.clone()));
         let b3 = self.branch3x3dbl_1.forward(x.clone());
         let b3 = self.branch3x3dbl_3.forward(self.branch3x3dbl_2.forward(b3));
-        let bp = self.branch_pool.forward(self.pool.forward(x));
+        let bp = self
+            .branch_pool
+            .forward(super::kernels::pool2d(&self.pool, x));
         Tensor::cat(vec![b1, b5, b3, bp], 1)
     }
 }
@@ -172,7 +174,7 @@ impl InceptionB {
         let b3 = self.branch3x3.forward(x.clone());
         let bd = self.branch3x3dbl_1.forward(x.clone());
         let bd = self.branch3x3dbl_3.forward(self.branch3x3dbl_2.forward(bd));
-        Tensor::cat(vec![b3, bd, self.pool.forward(x)], 1)
+        Tensor::cat(vec![b3, bd, super::kernels::pool2d(&self.pool, x)], 1)
     }
 }
 
@@ -243,7 +245,9 @@ impl InceptionC {
         ]
         .iter()
         .fold(x.clone(), |h, conv| conv.forward(h));
-        let bp = self.branch_pool.forward(self.pool.forward(x));
+        let bp = self
+            .branch_pool
+            .forward(super::kernels::pool2d(&self.pool, x));
         Tensor::cat(vec![b1, b7, bd, bp], 1)
     }
 }
@@ -301,7 +305,7 @@ impl InceptionD {
         ]
         .iter()
         .fold(x.clone(), |h, conv| conv.forward(h));
-        Tensor::cat(vec![b3, b7, self.pool.forward(x)], 1)
+        Tensor::cat(vec![b3, b7, super::kernels::pool2d(&self.pool, x)], 1)
     }
 }
 
@@ -375,7 +379,9 @@ impl InceptionE {
             ],
             1,
         );
-        let bp = self.branch_pool.forward(self.pool.forward(x));
+        let bp = self
+            .branch_pool
+            .forward(super::kernels::pool2d(&self.pool, x));
         Tensor::cat(vec![b1, b3, bd, bp], 1)
     }
 }
@@ -423,8 +429,10 @@ impl Stem {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.conv2d_1a_3x3.forward(x);
         let x = self.conv2d_2b_3x3.forward(self.conv2d_2a_3x3.forward(x));
-        let x = self.conv2d_3b_1x1.forward(self.pool1.forward(x));
-        self.pool2.forward(self.conv2d_4a_3x3.forward(x))
+        let x = self
+            .conv2d_3b_1x1
+            .forward(super::kernels::pool2d(&self.pool1, x));
+        super::kernels::pool2d(&self.pool2, self.conv2d_4a_3x3.forward(x))
     }
 }
 

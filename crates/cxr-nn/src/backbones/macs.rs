@@ -11,11 +11,11 @@ thread_local! {
     static COUNT: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// `conv.forward(x)` (pointwise ones by matmul while training, see `pointwise`), counted: each
+/// `conv.forward(x)`, then ReLU when `relu` (by the kernel `convolution` picks), counted: each
 /// output value costs `in_channels / groups x kernel area` multiply-accumulates (the bias add
 /// is not counted, as in torchvision's tables).
-pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let y = super::pointwise::forward(conv, x);
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    let y = super::convolution::forward(conv, x, relu);
     COUNT.with(|count| {
         if let Some(total) = count.get() {
             let [_, inputs_per_group, kernel_h, kernel_w] = conv.weight.dims();

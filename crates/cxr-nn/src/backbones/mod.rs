@@ -3,11 +3,13 @@
 
 pub mod alexnet;
 pub mod blocks;
+mod convolution;
 pub mod efficientnet_lite;
 pub mod googlenet;
 pub mod inception_resnet_v2;
 pub mod inception_v3;
 pub mod inverted_residual_net;
+pub mod kernels;
 pub mod macs;
 pub mod mobilenet_v2;
 mod pointwise;

@@ -1,23 +1,12 @@
-//! Stride-1 1x1 convolutions as a matrix product while training. burn flex's convolution
-//! backward pass takes 12-15x its forward for these; a batched matmul's takes 3-6x.
+//! Stride-1 1x1 convolutions as a matrix product, for training (see `convolution`): burn flex's
+//! convolution backward pass takes 12-15x its forward for these; a batched matmul's takes 3-6x.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 
-/// `conv.forward(x)`, by matmul when `x` records gradients and `conv` is a plain pointwise
-/// convolution. Inference keeps flex's own 1x1 path, which is as fast forward and whose
-/// results must not move.
-pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if x.is_autodiff() && is_plain_pointwise(conv) {
-        as_matmul(conv, x)
-    } else {
-        conv.forward(x)
-    }
-}
-
 /// 1x1 kernel, stride 1, no dilation, no grouping, no padding.
-fn is_plain_pointwise(conv: &Conv2d) -> bool {
+pub(super) fn is_plain(conv: &Conv2d) -> bool {
     let unpadded = matches!(
         conv.padding,
         PaddingConfig2d::Valid | PaddingConfig2d::Same | PaddingConfig2d::Explicit(0, 0, 0, 0)
@@ -30,7 +19,7 @@ fn is_plain_pointwise(conv: &Conv2d) -> bool {
 }
 
 /// `W[1, out, in] @ x[batch, in, h*w]`, plus the bias.
-fn as_matmul(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+pub(super) fn as_matmul(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [batch, inputs, height, width] = x.dims();
     let [outputs, ..] = conv.weight.dims();
     let weight = conv.weight.val().reshape([1, outputs, inputs]);
@@ -58,7 +47,7 @@ mod tests {
             let conv = Conv2dConfig::new([6, 5], [1, 1])
                 .with_padding(padding)
                 .init(&device);
-            assert!(is_plain_pointwise(&conv));
+            assert!(is_plain(&conv));
             let x =
                 Tensor::<4>::random([3, 6, 4, 7], Distribution::Default, &device).require_grad();
             let by_conv = conv.forward(x.clone());
@@ -86,7 +75,7 @@ mod tests {
             Conv2dConfig::new([4, 4], [1, 1]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
         let three = Conv2dConfig::new([4, 4], [3, 3]);
         for config in [strided, grouped, padded, three] {
-            assert!(!is_plain_pointwise(&config.init(&device)));
+            assert!(!is_plain(&config.init(&device)));
         }
     }
 }

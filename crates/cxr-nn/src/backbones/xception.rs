@@ -111,7 +111,7 @@ impl SeparableConvBn {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.pointwise
-            .forward(super::macs::conv2d(&self.depthwise, x))
+            .forward(super::macs::conv2d(&self.depthwise, x, false))
     }
 
     fn fold_batchnorm(self) -> Self {
@@ -176,7 +176,7 @@ impl ResidualBlock {
             x = sepconv.forward(x);
         }
         if let Some(pool) = &self.pool {
-            x = pool.forward(x);
+            x = super::kernels::pool2d(pool, x);
         }
         let shortcut = match &self.shortcut {
             Some(conv) => conv.forward(input),

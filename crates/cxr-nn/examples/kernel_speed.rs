@@ -1,0 +1,117 @@
+//! Per-layer speed of cxr's CPU kernels (`backbones::kernels`) against burn flex's own, on
+//! Inception V3's convolution and pooling shapes at batch 8: each layer timed alternately with
+//! the kernels on and off, median of the rounds. Prints one line per layer.
+//!
+//! Usage: kernel_speed [ROUNDS=5]
+
+use std::time::Instant;
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AvgPool2dConfig, MaxPool2dConfig};
+use burn::tensor::{Distribution, Tensor};
+use cxr_nn::backbones::{kernels, macs};
+use cxr_nn::device::inference_device;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const BATCH: usize = 8;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Milliseconds of `layer` with burn's kernels and with cxr's, timed alternately.
+fn time_both(rounds: usize, layer: impl Fn() -> Tensor<4>) -> [f64; 2] {
+    let mut times = [Vec::new(), Vec::new()];
+    for round in 0..=rounds {
+        for (own, times) in [false, true].into_iter().zip(&mut times) {
+            kernels::set_enabled(own);
+            let start = Instant::now();
+            std::hint::black_box(layer().into_data());
+            // The first round warms allocations and the thread pool up.
+            if round > 0 {
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    kernels::set_enabled(true);
+    times.map(median)
+}
+
+fn conv(input: usize, output: usize, kernel: [usize; 2], stride: usize, same: bool) -> Conv2d {
+    let padding = if same {
+        PaddingConfig2d::Same
+    } else {
+        PaddingConfig2d::Valid
+    };
+    Conv2dConfig::new([input, output], kernel)
+        .with_stride([stride, stride])
+        .with_padding(padding)
+        .init(&inference_device())
+}
+
+fn main() {
+    let rounds = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5);
+    let device = inference_device();
+    let input = |channels: usize, side: usize| {
+        Tensor::<4>::random(
+            [BATCH, channels, side, side],
+            Distribution::Default,
+            &device,
+        )
+    };
+    // (in, out, kernel, stride, input side, "same" padding): Inception V3's stem and a few of
+    // its block convolutions.
+    let convolutions = [
+        (3, 32, [3, 3], 2, 299, false),
+        (32, 32, [3, 3], 1, 149, false),
+        (32, 64, [3, 3], 1, 147, true),
+        (80, 192, [3, 3], 1, 73, false),
+        (64, 96, [3, 3], 1, 35, true),
+        (96, 96, [3, 3], 1, 35, true),
+        (288, 384, [3, 3], 2, 35, false),
+        (128, 128, [1, 7], 1, 17, true),
+        (448, 384, [3, 3], 1, 8, true),
+    ];
+    for (cin, cout, kernel, stride, side, same) in convolutions {
+        let layer = conv(cin, cout, kernel, stride, same);
+        let x = input(cin, side);
+        let (_, macs) = macs::count(|| macs::conv2d(&layer, x.clone(), false));
+        let [burn, cxr] = time_both(rounds, || macs::conv2d(&layer, x.clone(), false));
+        let gflops = |ms: f64| 2.0 * macs as f64 / ms / 1e6;
+        println!(
+            "conv {cin}->{cout} {kernel:?}/{stride} at {side} px: burn {burn:.1} ms ({:.0} GFLOP/s), cxr {cxr:.1} ms ({:.0} GFLOP/s), x{:.2}",
+            gflops(burn),
+            gflops(cxr),
+            burn / cxr
+        );
+    }
+    let keras_average = AvgPool2dConfig::new([3, 3])
+        .with_strides([1, 1])
+        .with_padding(PaddingConfig2d::Same)
+        .with_count_include_pad(false)
+        .init();
+    let reduction = MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).init();
+    for (channels, side) in [(192, 35), (288, 35), (768, 17), (2048, 8)] {
+        let x = input(channels, side);
+        let [burn, cxr] = time_both(rounds, || kernels::pool2d(&keras_average, x.clone()));
+        println!(
+            "average pool 3x3/1 of {channels} x {side} px: burn {burn:.1} ms, cxr {cxr:.1} ms, x{:.2}",
+            burn / cxr
+        );
+    }
+    for (channels, side) in [(64, 147), (192, 71), (288, 35), (768, 17)] {
+        let x = input(channels, side);
+        let [burn, cxr] = time_both(rounds, || kernels::pool2d(&reduction, x.clone()));
+        println!(
+            "max pool 3x3/2 of {channels} x {side} px: burn {burn:.1} ms, cxr {cxr:.1} ms, x{:.2}",
+            burn / cxr
+        );
+    }
+}
