@@ -161,12 +161,8 @@ fn gather_columns(columns: &mut [f32], input: &[f32], g: &Geometry, rows: std::o
     for (tap, column_row) in columns.chunks_exact_mut(pixels).enumerate() {
         let (channel, ky, kx) = (tap / (kh * kw), tap / kw % kh, tap % kw);
         let plane = &input[channel * in_h * in_w..][..in_h * in_w];
-        // Output columns whose tap lands inside the input: pad_x <= ox * stride + kx < pad_x + in_w.
-        let first_x = pad_x.saturating_sub(kx).div_ceil(stride_x).min(out_w);
-        let end_x = (pad_x + in_w)
-            .saturating_sub(kx)
-            .div_ceil(stride_x)
-            .clamp(first_x, out_w);
+        let inside = super::outputs_reading_input(in_w, pad_x, kx, stride_x, out_w);
+        let (first_x, end_x) = (inside.start, inside.end);
         for (oy, segment) in rows.clone().zip(column_row.chunks_exact_mut(out_w)) {
             let iy = (oy * stride_y + ky).wrapping_sub(pad_y);
             if iy >= in_h {

@@ -80,6 +80,24 @@ fn out_len(
     Some(out)
 }
 
+/// The outputs, along one axis, whose kernel tap at offset `tap` reads inside the input: output
+/// `o` reads input `o * stride + tap - pad_before`, which must lie in `0..size`. Empty where
+/// the tap only ever reads padding.
+fn outputs_reading_input(
+    size: usize,
+    pad_before: usize,
+    tap: usize,
+    stride: usize,
+    outputs: usize,
+) -> std::ops::Range<usize> {
+    let first = pad_before.saturating_sub(tap).div_ceil(stride).min(outputs);
+    let end = (size + pad_before)
+        .saturating_sub(tap)
+        .div_ceil(stride)
+        .clamp(first, outputs);
+    first..end
+}
+
 fn floats(data: &TensorData) -> &[f32] {
     data.as_slice::<f32>().expect("converted to f32")
 }
@@ -94,25 +112,21 @@ pub(super) fn conv2d_geometry(conv: &Conv2d, x: &Tensor<4>) -> Option<im2col::Ge
     if !dense || [kh, kw] == [1, 1] || !on_cpu_inference(x) {
         return None;
     }
-    let (before, after) = padding_pairs(&conv.padding, [height, width], [kh, kw], conv.stride);
-    let out = |axis: usize, size: usize, kernel: usize| {
-        out_len(
-            size,
-            before[axis],
-            after[axis],
-            kernel,
-            conv.stride[axis],
-            false,
-        )
+    let window = Window {
+        kernel: [kh, kw],
+        stride: conv.stride,
+        padding: &conv.padding,
+        ceil_mode: false,
     };
+    let (pad_begin, _, out_size) = window.place([height, width])?;
     Some(im2col::Geometry {
         in_channels,
         in_size: [height, width],
         out_channels,
         kernel: [kh, kw],
         stride: conv.stride,
-        pad_begin: before,
-        out_size: [out(0, height, kh)?, out(1, width, kw)?],
+        pad_begin,
+        out_size,
     })
 }
 
@@ -150,8 +164,8 @@ pub(super) fn conv2d(
 /// `pool.forward(x)`, by [`pooling`] where it applies.
 pub fn pool2d(pool: &impl Pool, x: Tensor<4>) -> Tensor<4> {
     let planned = pool
-        .settings()
-        .and_then(|(settings, reduce)| Some((pool_geometry(&x, settings)?, reduce)));
+        .window()
+        .and_then(|(window, reduce)| Some((pool_geometry(&x, window)?, reduce)));
     match planned {
         Some((geometry, reduce)) => pool_on_cpu(x, &geometry, reduce),
         None => pool.burn_forward(x),
@@ -161,14 +175,14 @@ pub fn pool2d(pool: &impl Pool, x: Tensor<4>) -> Tensor<4> {
 /// burn's pooling modules, as [`pool2d`] sees them.
 pub trait Pool {
     /// The window and the reduction; `None` for what the kernel does not cover.
-    fn settings(&self) -> Option<(Settings<'_>, Reduce)>;
+    fn window(&self) -> Option<(Window<'_>, Reduce)>;
     fn burn_forward(&self, x: Tensor<4>) -> Tensor<4>;
 }
 
-/// The [`Settings`] of either pooling module (they name these fields alike).
-macro_rules! settings_of {
+/// The [`Window`] of either pooling module (they name these fields alike).
+macro_rules! window_of {
     ($pool:expr) => {
-        Settings {
+        Window {
             kernel: $pool.kernel_size,
             stride: $pool.stride,
             padding: &$pool.padding,
@@ -178,9 +192,9 @@ macro_rules! settings_of {
 }
 
 impl Pool for MaxPool2d {
-    fn settings(&self) -> Option<(Settings<'_>, Reduce)> {
-        let settings = settings_of!(self);
-        (self.dilation == [1, 1]).then_some((settings, Reduce::Max))
+    fn window(&self) -> Option<(Window<'_>, Reduce)> {
+        let window = window_of!(self);
+        (self.dilation == [1, 1]).then_some((window, Reduce::Max))
     }
 
     fn burn_forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -189,15 +203,15 @@ impl Pool for MaxPool2d {
 }
 
 impl Pool for AvgPool2d {
-    fn settings(&self) -> Option<(Settings<'_>, Reduce)> {
-        let settings = settings_of!(self);
+    fn window(&self) -> Option<(Window<'_>, Reduce)> {
+        let window = window_of!(self);
         let reduce = if self.count_include_pad {
             Reduce::MeanWithPadding
         } else {
             Reduce::MeanOfInput
         };
         // Ceil-mode averages divide edge windows in ways the kernel does not reproduce.
-        (!self.ceil_mode).then_some((settings, reduce))
+        (!self.ceil_mode).then_some((window, reduce))
     }
 
     fn burn_forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -205,45 +219,48 @@ impl Pool for AvgPool2d {
     }
 }
 
-/// What burn's two pooling modules share.
+/// A sliding window as burn's convolution and pooling modules describe it.
 #[derive(Clone, Copy)]
-pub struct Settings<'a> {
+pub struct Window<'a> {
     kernel: [usize; 2],
     stride: [usize; 2],
     padding: &'a PaddingConfig2d,
     ceil_mode: bool,
 }
 
+impl Window<'_> {
+    /// Where the window goes over an input of `size`: padding before and after along each
+    /// axis, and the output size; `None` when the kernel does not fit.
+    fn place(&self, size: [usize; 2]) -> Option<([usize; 2], [usize; 2], [usize; 2])> {
+        let (before, after) = padding_pairs(self.padding, size, self.kernel, self.stride);
+        let out = |axis: usize| {
+            out_len(
+                size[axis],
+                before[axis],
+                after[axis],
+                self.kernel[axis],
+                self.stride[axis],
+                self.ceil_mode,
+            )
+        };
+        Some((before, after, [out(0)?, out(1)?]))
+    }
+}
+
 /// Where the pooling kernel applies (on the CPU, and when the window fits the input).
-fn pool_geometry(x: &Tensor<4>, settings: Settings) -> Option<pooling::Geometry> {
+fn pool_geometry(x: &Tensor<4>, window: Window) -> Option<pooling::Geometry> {
     if !on_cpu_inference(x) {
         return None;
     }
     let [_, _, height, width] = x.dims();
-    let Settings {
-        kernel,
-        stride,
-        padding,
-        ceil_mode,
-    } = settings;
-    let (before, after) = padding_pairs(padding, [height, width], kernel, stride);
-    let out = |axis: usize, size: usize| {
-        out_len(
-            size,
-            before[axis],
-            after[axis],
-            kernel[axis],
-            stride[axis],
-            ceil_mode,
-        )
-    };
+    let (pad_begin, pad_end, out_size) = window.place([height, width])?;
     Some(pooling::Geometry {
         in_size: [height, width],
-        kernel,
-        stride,
-        pad_begin: before,
-        pad_end: after,
-        out_size: [out(0, height)?, out(1, width)?],
+        kernel: window.kernel,
+        stride: window.stride,
+        pad_begin,
+        pad_end,
+        out_size,
     })
 }
 
@@ -331,8 +348,8 @@ mod tests {
 
     /// `pool` takes the kernel on `x`, and the kernel gives burn's result.
     fn assert_pool_matches<P: Pool>(pool: &P, x: &Tensor<4>, case: &str) {
-        let (settings, _) = pool.settings().expect("a pool the kernel covers");
-        assert!(pool_geometry(x, settings).is_some(), "{case}");
+        let (window, _) = pool.window().expect("a pool the kernel covers");
+        assert!(pool_geometry(x, window).is_some(), "{case}");
         let (expected, got) = (pool.burn_forward(x.clone()), pool2d(pool, x.clone()));
         assert_eq!(expected.dims(), got.dims(), "{case}");
         assert!(max_abs_diff(expected, got) < 1e-6, "{case}");

@@ -136,15 +136,10 @@ fn column_taps(g: &Geometry) -> Vec<ColumnTap> {
     let (size, stride, before, out) = (g.in_size[1], g.stride[1], g.pad_begin[1], g.out_size[1]);
     (0..g.kernel[1])
         .filter_map(|k| {
-            // Output o reads input o * stride + k - before, inside [0, size).
-            let first = before.saturating_sub(k).div_ceil(stride).min(out);
-            let end = (size + before)
-                .saturating_sub(k)
-                .div_ceil(stride)
-                .clamp(first, out);
-            (first < end).then(|| ColumnTap {
-                outputs: first..end,
-                first_input: first * stride + k - before,
+            let outputs = super::outputs_reading_input(size, before, k, stride, out);
+            (!outputs.is_empty()).then(|| ColumnTap {
+                first_input: outputs.start * stride + k - before,
+                outputs,
             })
         })
         .collect()
