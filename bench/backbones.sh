@@ -4,28 +4,42 @@
 # BatchNorm unfolded) against PyTorch and Keras/TensorFlow on the same machine in the same run
 # (random weights on every side). Installs PyTorch via tools/reference/torch/setup.sh and
 # TensorFlow via tools/reference/keras/setup.sh.
-# Usage: bench/backbones.sh [BATCH=8] [ROUNDS=10]
+# This machine's speed drifts by tens of percent over minutes, so the frameworks run one
+# backbone at a time, side by side, and the whole set REPEATS times; each cell is the median
+# of its repeats.
+# Usage: bench/backbones.sh [BATCH=8] [ROUNDS=10] [REPEATS=2] [BACKBONE...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 batch=${1:-8}
 rounds=${2:-10}
+repeats=${3:-2}
+shift $(($# < 3 ? $# : 3))
 venv=$(tools/reference/torch/setup.sh | tail -n 1)
 keras_python=$(tools/reference/keras/setup.sh | sed -n 1p)
 
 cargo build --quiet --release -p cxr-nn --example backbone_throughput
 rust=${CARGO_TARGET_DIR:-target}/release/examples/backbone_throughput
+backbones=("$@")
+if [ ${#backbones[@]} -eq 0 ]; then
+  backbones=(mobilenet-v2 efficientnet-lite0 efficientnet-lite1 efficientnet-lite2 inception-v3
+    xception alexnet googlenet inception-resnet-v2)
+fi
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-"$rust" --batch "$batch" --rounds "$rounds" | tee -a "$results"
-"$rust" --batch "$batch" --rounds "$rounds" --burn-kernels | tee -a "$results"
-"$rust" --batch "$batch" --rounds "$rounds" --unfolded | tee -a "$results"
-"$venv/bin/python" bench/backbones_torch.py "$batch" "$rounds" | tee -a "$results"
-"$keras_python" bench/backbones_keras.py "$batch" "$rounds" | tee -a "$results"
+for repeat in $(seq "$repeats"); do
+  for backbone in "${backbones[@]}"; do
+    "$rust" --batch "$batch" --rounds "$rounds" "$backbone" | tee -a "$results"
+    "$rust" --batch "$batch" --rounds "$rounds" --burn-kernels "$backbone" | tee -a "$results"
+    "$rust" --batch "$batch" --rounds "$rounds" --unfolded "$backbone" | tee -a "$results"
+    "$venv/bin/python" bench/backbones_torch.py "$batch" "$rounds" "$backbone" | tee -a "$results"
+    "$keras_python" bench/backbones_keras.py "$batch" "$rounds" "$backbone" | tee -a "$results"
+  done
+done
 
 python3 - "$results" <<'PY'
-import json, sys
+import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 def label(r):
     if r["framework"] != "burn-flex":
@@ -39,8 +53,11 @@ print()
 print("| backbone | input | " + " | ".join(columns) + " |")
 print("|---|---|" + "---|" * len(columns))
 for b in backbones:
-    cells = {label(r): r for r in rows if r["backbone"] == b}
-    size = next(iter(cells.values()))["input"]
-    values = [f'{cells[c]["images_per_s"]:.1f}' if c in cells else "-" for c in columns]
+    cells = {}
+    for r in rows:
+        if r["backbone"] == b:
+            cells.setdefault(label(r), []).append(r["images_per_s"])
+    size = next(r["input"] for r in rows if r["backbone"] == b)
+    values = [f"{statistics.median(cells[c]):.1f}" if c in cells else "-" for c in columns]
     print(f"| {b} | {size} | " + " | ".join(values) + " |")
 PY

@@ -3,7 +3,7 @@ their native size, as the Rust example measures ours (same batch, median over ro
 weights: speed does not depend on them). Each model is called through a compiled tf.function
 (what `model.predict` runs), inference mode. Prints one JSON line per backbone.
 
-Usage: python backbones_keras.py BATCH ROUNDS
+Usage: python backbones_keras.py BATCH ROUNDS [BACKBONE...]
 """
 
 import json
@@ -28,7 +28,10 @@ MODELS = {
 
 def main():
     batch, rounds = int(sys.argv[1]), int(sys.argv[2])
-    for name, (build, side) in MODELS.items():
+    # Backbones named after the two numbers, of those this framework has; all without names.
+    wanted = sys.argv[3:] or list(MODELS)
+    for name in [name for name in wanted if name in MODELS]:
+        build, side = MODELS[name]
         model = build(weights=None, input_shape=(side, side, 3))
         run = tf.function(lambda x, model=model: model(x, training=False))
         x = tf.constant(np.random.default_rng(0).normal(size=(batch, side, side, 3)), tf.float32)

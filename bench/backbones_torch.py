@@ -2,7 +2,7 @@
 native size, as the Rust example measures ours (same batch, median over rounds, eval mode,
 no autograd). Prints one JSON line per backbone.
 
-Usage: python backbones_torch.py BATCH ROUNDS
+Usage: python backbones_torch.py BATCH ROUNDS [BACKBONE...]
 """
 
 import json
@@ -43,7 +43,10 @@ MODELS = {
 
 def main():
     batch, rounds = int(sys.argv[1]), int(sys.argv[2])
-    for name, build in MODELS.items():
+    # Backbones named after the two numbers, of those this framework has; all without names.
+    wanted = sys.argv[3:] or list(MODELS)
+    for name in [name for name in wanted if name in MODELS]:
+        build = MODELS[name]
         model, side = build()
         model.eval()
         x = torch.randn(batch, 3, side, side)

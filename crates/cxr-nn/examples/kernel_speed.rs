@@ -82,8 +82,11 @@ fn main() {
     for (cin, cout, kernel, stride, side, same) in convolutions {
         let layer = conv(cin, cout, kernel, stride, same);
         let x = input(cin, side);
-        let (_, macs) = macs::count(|| macs::conv2d(&layer, x.clone(), false));
-        let [burn, cxr] = time_both(rounds, || macs::conv2d(&layer, x.clone(), false));
+        let (_, macs) =
+            macs::count(|| macs::conv2d(&layer, x.clone(), kernels::Activation::Identity));
+        let [burn, cxr] = time_both(rounds, || {
+            macs::conv2d(&layer, x.clone(), kernels::Activation::Identity)
+        });
         let gflops = |ms: f64| 2.0 * macs as f64 / ms / 1e6;
         println!(
             "conv {cin}->{cout} {kernel:?}/{stride} at {side} px: burn {burn:.1} ms ({:.0} GFLOP/s), cxr {cxr:.1} ms ({:.0} GFLOP/s), x{:.2}",

@@ -7,6 +7,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::tensor::{Device, Tensor};
 
+use super::convolution::Activation;
+
 /// Channels of conv5, the trunk's output.
 pub const FEATURE_CHANNELS: usize = 256;
 
@@ -28,7 +30,7 @@ pub struct ConvStage {
 
 impl ConvStage {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = super::macs::conv2d(&self.conv, x, true);
+        let x = super::macs::conv2d(&self.conv, x, Activation::Relu);
         match &self.pool {
             Some(pool) => super::kernels::pool2d(pool, x),
             None => x,

@@ -8,6 +8,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::blocks::BasicConv;
+use super::convolution::Activation;
 use super::inception_v3::{PoolPadding, avg_pool, max_pool};
 
 /// Channels of conv_7b, the trunk's output.
@@ -124,8 +125,11 @@ impl ResidualBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let residual =
-            super::macs::conv2d(&self.up, self.mixed.forward(x.clone()), false) * self.scale;
+        let residual = super::macs::conv2d(
+            &self.up,
+            self.mixed.forward(x.clone()),
+            Activation::Identity,
+        ) * self.scale;
         let sum = x + residual;
         if self.activate { relu(sum) } else { sum }
     }

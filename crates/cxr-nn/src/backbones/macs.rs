@@ -6,16 +6,18 @@ use std::cell::Cell;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 
+use super::convolution::Activation;
+
 thread_local! {
     /// `Some(total)` while `count` runs on this thread.
     static COUNT: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// `conv.forward(x)`, then ReLU when `relu` (by the kernel `convolution` picks), counted: each
+/// `activation(conv.forward(x))` (by the kernel `convolution` picks), counted: each
 /// output value costs `in_channels / groups x kernel area` multiply-accumulates (the bias add
 /// is not counted, as in torchvision's tables).
-pub fn conv2d(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
-    let y = super::convolution::forward(conv, x, relu);
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>, activation: Activation) -> Tensor<4> {
+    let y = super::convolution::forward(conv, x, activation);
     COUNT.with(|count| {
         if let Some(total) = count.get() {
             let [_, inputs_per_group, kernel_h, kernel_w] = conv.weight.dims();

@@ -11,6 +11,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::blocks::{ConvBn, KERAS_BN_MOMENTUM};
+use super::convolution::Activation;
 use crate::import::keras::{KerasError, KerasUnit, KerasWeights, load_trunk, numbered_layers};
 
 const BN_EPSILON: f64 = 1e-3;
@@ -110,8 +111,11 @@ impl SeparableConvBn {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pointwise
-            .forward(super::macs::conv2d(&self.depthwise, x, false))
+        self.pointwise.forward(super::macs::conv2d(
+            &self.depthwise,
+            x,
+            Activation::Identity,
+        ))
     }
 
     fn fold_batchnorm(self) -> Self {

@@ -9,46 +9,26 @@
 
 use rayon::prelude::*;
 
-/// Where a convolution's kernel falls on its input: everything but the channel data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Geometry {
-    pub in_channels: usize,
-    pub in_size: [usize; 2],
-    pub out_channels: usize,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    /// Zero rows above and columns left of the input; those below and right follow from the
-    /// output size.
-    pub pad_begin: [usize; 2],
-    pub out_size: [usize; 2],
-}
-
-impl Geometry {
-    /// Multiply-accumulates per output value (the matrix product's inner dimension).
-    fn patch_len(&self) -> usize {
-        self.in_channels * self.kernel[0] * self.kernel[1]
-    }
-
-    fn out_pixels(&self) -> usize {
-        self.out_size[0] * self.out_size[1]
-    }
-}
+use super::{Activation, ConvGeometry as Geometry};
 
 /// Output pixels per tile, aimed at: the column buffer (`patch_len x tile` floats) then stays
 /// within a few hundred KiB, and a tile is still wide enough for the matrix kernel to run at speed.
+/// (Sizing tiles so that their output stays in cache too was measured slower: narrower
+/// products lose more than the bias and activation passes gain.)
 const TILE_FLOATS: usize = 96 * 1024;
 const MIN_TILE_PIXELS: usize = 256;
 
-/// `y[b] = relu?(weight @ columns(x[b]) + bias)` for every image of `x` (`[batch, in_channels,
-/// height, width]`, row-major). `weight` is `[out_channels, in_channels, kh, kw]`, row-major,
-/// groups = 1, dilation 1. Returns `[batch, out_channels, out_h, out_w]`, row-major.
+/// `y[b] = activation(weight @ columns(x[b]) + bias)` for every image of `x` (`[batch,
+/// in_channels, height, width]`, row-major). `weight` is `[out_channels, in_channels, kh, kw]`,
+/// row-major, groups = 1, dilation 1. Returns `[batch, out_channels, out_h, out_w]`, row-major.
+/// A 1x1, stride-1, unpadded convolution reads its columns straight from the input.
 pub fn conv2d(
     x: &[f32],
     batch: usize,
     geometry: &Geometry,
     weight: &[f32],
     bias: Option<&[f32]>,
-    relu: bool,
+    activation: Activation,
 ) -> Vec<f32> {
     let g = *geometry;
     let [in_h, in_w] = g.in_size;
@@ -79,9 +59,15 @@ pub fn conv2d(
             let (image, tile) = (task / tiles_per_image, task % tiles_per_image);
             let rows = tile * rows_per_tile..((tile + 1) * rows_per_tile).min(out_h);
             let pixels = rows.len() * out_w;
-            columns.resize(g.patch_len() * pixels, 0.0);
             let input = &x[image * image_len..][..image_len];
-            gather_columns(columns, input, &g, rows.clone());
+            // The product's right-hand side: `patch_len` rows of `pixels` values, `row_step` apart.
+            let (rhs, row_step) = if g.reads_input_as_columns() {
+                (&input[rows.start * out_w..], g.in_size[0] * g.in_size[1])
+            } else {
+                columns.resize(g.patch_len() * pixels, 0.0);
+                gather_columns(columns, input, &g, rows.clone());
+                (&columns[..], pixels)
+            };
 
             let first = image * out_len + rows.start * out_w;
             let row_stride = g.out_pixels();
@@ -107,9 +93,9 @@ pub fn conv2d(
                     weight.as_ptr(),
                     1,
                     g.patch_len() as isize,
-                    columns.as_ptr(),
+                    rhs.as_ptr(),
                     1,
-                    pixels as isize,
+                    row_step as isize,
                     1.0,
                     1.0,
                     false,
@@ -117,13 +103,12 @@ pub fn conv2d(
                     false,
                     gemm::Parallelism::None,
                 );
-                if relu {
+                if activation != Activation::Identity {
                     for channel in 0..g.out_channels {
-                        for v in
-                            std::slice::from_raw_parts_mut(dst.add(channel * row_stride), pixels)
-                        {
-                            *v = v.max(0.0);
-                        }
+                        activation.apply(std::slice::from_raw_parts_mut(
+                            dst.add(channel * row_stride),
+                            pixels,
+                        ));
                     }
                 }
             }
@@ -193,6 +178,7 @@ fn gather_columns(columns: &mut [f32], input: &[f32], g: &Geometry, rows: std::o
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backbones::kernels::test_values;
 
     /// The definition, one multiply-accumulate at a time.
     fn naive(x: &[f32], batch: usize, g: &Geometry, weight: &[f32], bias: &[f32]) -> Vec<f32> {
@@ -234,15 +220,6 @@ mod tests {
         y
     }
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 16) as f32 / 65536.0
-                    - 0.5
-            })
-            .collect()
-    }
-
     #[test]
     fn matches_the_definition_for_strides_padding_and_odd_kernels() {
         // (kernel, stride, pad_begin, input size, output size): padded and valid, stride 1
@@ -257,6 +234,10 @@ mod tests {
             ([7, 1], [1, 1], [3, 0], [8, 6], [8, 6]),
             ([5, 5], [2, 2], [1, 2], [7, 9], [4, 5]),
             ([3, 3], [1, 1], [1, 1], [150, 3], [150, 3]),
+            // 1x1: read in place, unless strided.
+            ([1, 1], [1, 1], [0, 0], [9, 11], [9, 11]),
+            ([1, 1], [1, 1], [0, 0], [150, 3], [150, 3]),
+            ([1, 1], [2, 2], [0, 0], [9, 11], [5, 6]),
         ];
         for (kernel, stride, pad_begin, in_size, out_size) in cases {
             let g = Geometry {
@@ -269,11 +250,11 @@ mod tests {
                 out_size,
             };
             let batch = 2;
-            let x = values(batch * 3 * in_size[0] * in_size[1], 1);
-            let weight = values(5 * g.patch_len(), 2);
-            let bias = values(5, 3);
+            let x = test_values(batch * 3 * in_size[0] * in_size[1], 1);
+            let weight = test_values(5 * g.patch_len(), 2);
+            let bias = test_values(5, 3);
             let expected = naive(&x, batch, &g, &weight, &bias);
-            let got = conv2d(&x, batch, &g, &weight, Some(&bias), false);
+            let got = conv2d(&x, batch, &g, &weight, Some(&bias), Activation::Identity);
             let worst = expected
                 .iter()
                 .zip(&got)
@@ -281,9 +262,9 @@ mod tests {
                 .fold(0.0f32, f32::max);
             assert!(worst < 1e-5, "{g:?}: {worst}");
 
-            let rectified = conv2d(&x, batch, &g, &weight, Some(&bias), true);
+            let rectified = conv2d(&x, batch, &g, &weight, Some(&bias), Activation::Relu);
             assert!(rectified.iter().zip(&got).all(|(r, v)| *r == v.max(0.0)));
-            let unbiased = conv2d(&x, batch, &g, &weight, None, false);
+            let unbiased = conv2d(&x, batch, &g, &weight, None, Activation::Identity);
             let shift = unbiased
                 .chunks(out_size[0] * out_size[1])
                 .zip(got.chunks(out_size[0] * out_size[1]))

@@ -1,8 +1,9 @@
 //! Hand-written CPU kernels for the inference layers where burn flex's generic ones are slow
-//! (dense KxK convolutions, pooling); the rest of each network stays on burn's own ops.
-//! Each kernel works on row-major f32 slices; this module moves tensors in and out of them and
+//! (convolutions with their activation fused, pooling); the rest stays on burn's own ops.
+//! Each kernel works on row-major f32 slices; this module lends tensors' buffers to them and
 //! says when a layer qualifies: an f32 tensor on the flex device that records no gradients.
 
+mod depthwise;
 mod im2col;
 mod pooling;
 
@@ -12,6 +13,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, MaxPool2d};
 use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn_flex::{Flex, FlexTensor};
 
 pub use pooling::Reduce;
 
@@ -24,11 +26,104 @@ pub fn set_enabled(enabled: bool) {
 }
 
 /// Whether `x` may take these kernels: inference (no autodiff graph to extend) on the CPU.
-fn on_cpu_inference(x: &Tensor<4>) -> bool {
+/// A module's parameters must pass too: a model on the training device records gradients for
+/// them even when its input does not.
+fn on_cpu_inference<const D: usize>(x: &Tensor<D>) -> bool {
     ENABLED.load(Ordering::Relaxed)
         && !x.is_autodiff()
         && x.dtype() == DType::F32
         && x.device() == Device::flex()
+}
+
+/// What a convolution applies to its output before writing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    /// `min(max(v, 0), 6)`: MobileNetV2's and EfficientNet-Lite's.
+    Relu6,
+}
+
+impl Activation {
+    #[inline(always)]
+    fn apply(self, values: &mut [f32]) {
+        match self {
+            Self::Identity => {}
+            Self::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Self::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+        }
+    }
+}
+
+/// The f32 values of a tensor on the flex device, read in place: a buffer that several
+/// branches share (or a module's weight) is lent, not copied as `into_data` would copy it.
+struct FloatView(FlexTensor);
+
+impl FloatView {
+    /// `None` unless `x` is an f32 tensor on the flex device.
+    fn of<const D: usize>(x: &Tensor<D>) -> Option<Self> {
+        if x.dtype() != DType::F32 {
+            return None;
+        }
+        let tensor = x.clone().try_into_primitive::<Flex>().ok()?;
+        // A strided view (a slice, a transpose) is made contiguous once.
+        let tensor = match tensor.as_slice::<f32>() {
+            Some(_) => tensor,
+            None => tensor.to_contiguous(),
+        };
+        Some(Self(tensor))
+    }
+
+    fn values(&self) -> &[f32] {
+        self.0.as_slice().expect("contiguous f32, checked by `of`")
+    }
+}
+
+/// A kernel's result as a tensor of `shape` on the flex device.
+fn tensor_from(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(values, shape), &Device::flex())
+}
+
+/// Where a convolution's kernel falls on its input: everything but the channel data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub in_channels: usize,
+    pub in_size: [usize; 2],
+    pub out_channels: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Zero rows above and columns left of the input; those below and right follow from the
+    /// output size.
+    pub pad_begin: [usize; 2],
+    pub out_size: [usize; 2],
+}
+
+impl ConvGeometry {
+    /// Multiply-accumulates per output value of a dense convolution.
+    fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel[0] * self.kernel[1]
+    }
+
+    fn out_pixels(&self) -> usize {
+        self.out_size[0] * self.out_size[1]
+    }
+
+    /// A 1x1, stride-1, unpadded convolution: its input is already the matrix of columns.
+    fn reads_input_as_columns(&self) -> bool {
+        self.kernel == [1, 1]
+            && self.stride == [1, 1]
+            && self.pad_begin == [0, 0]
+            && self.out_size == self.in_size
+    }
+}
+
+/// Which kernel runs a convolution, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ConvPlan {
+    /// Ungrouped: [`im2col`].
+    Dense(ConvGeometry),
+    /// One filter per channel: [`depthwise`].
+    Depthwise(ConvGeometry),
 }
 
 /// Padding before and after along each axis, `Same` resolved as TensorFlow (and burn) do:
@@ -98,18 +193,20 @@ fn outputs_reading_input(
     first..end
 }
 
-fn floats(data: &TensorData) -> &[f32] {
-    data.as_slice::<f32>().expect("converted to f32")
-}
-
-/// Where [`conv2d`] applies: a dense (ungrouped, undilated) KxK convolution on the CPU. Not
-/// for the rest: flex's own 1x1 path is one matrix product already, and its depthwise one a
-/// direct loop.
-pub(super) fn conv2d_geometry(conv: &Conv2d, x: &Tensor<4>) -> Option<im2col::Geometry> {
-    let [out_channels, in_channels, kh, kw] = conv.weight.dims();
+/// How [`conv2d`] runs `conv` on `x`: `None` where it does not (dilated or partly grouped
+/// convolutions, autodiff, other devices and dtypes), for burn's own kernel.
+pub(super) fn conv2d_plan(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvPlan> {
+    let [out_channels, in_per_group, kh, kw] = conv.weight.dims();
     let [_, channels, height, width] = x.dims();
-    let dense = conv.groups == 1 && conv.dilation == [1, 1] && channels == in_channels;
-    if !dense || [kh, kw] == [1, 1] || !on_cpu_inference(x) {
+    let dense = conv.groups == 1 && channels == in_per_group;
+    let depthwise = conv.groups == channels && in_per_group == 1 && out_channels == channels;
+    let parameters_lendable = on_cpu_inference(&conv.weight.val())
+        && (conv.bias.as_ref()).is_none_or(|bias| on_cpu_inference(&bias.val()));
+    if !(dense || depthwise)
+        || conv.dilation != [1, 1]
+        || !on_cpu_inference(x)
+        || !parameters_lendable
+    {
         return None;
     }
     let window = Window {
@@ -119,46 +216,55 @@ pub(super) fn conv2d_geometry(conv: &Conv2d, x: &Tensor<4>) -> Option<im2col::Ge
         ceil_mode: false,
     };
     let (pad_begin, _, out_size) = window.place([height, width])?;
-    Some(im2col::Geometry {
-        in_channels,
+    let geometry = ConvGeometry {
+        in_channels: channels,
         in_size: [height, width],
         out_channels,
         kernel: [kh, kw],
         stride: conv.stride,
         pad_begin,
         out_size,
+    };
+    Some(if dense {
+        ConvPlan::Dense(geometry)
+    } else {
+        ConvPlan::Depthwise(geometry)
     })
 }
 
-/// `conv` applied to `x`, then ReLU when `relu`, where [`conv2d_geometry`] gave `geometry`.
-/// `x` is taken, not borrowed: a tensor nothing else holds gives up its buffer without a copy.
+/// `activation(conv(x))`, where [`conv2d_plan`] gave `plan`. Input, weight and bias are read in
+/// place.
 pub(super) fn conv2d(
     conv: &Conv2d,
     x: Tensor<4>,
-    geometry: &im2col::Geometry,
-    relu: bool,
+    plan: ConvPlan,
+    activation: Activation,
 ) -> Tensor<4> {
     let batch = x.dims()[0];
-    let device = x.device();
-    let input = x.into_data();
-    let weight = conv.weight.val().into_data().convert::<f32>();
-    let bias = conv
-        .bias
-        .as_ref()
-        .map(|bias| bias.val().into_data().convert::<f32>());
-    let y = im2col::conv2d(
-        floats(&input),
-        batch,
-        geometry,
-        floats(&weight),
-        bias.as_ref().map(floats),
-        relu,
-    );
+    let input = FloatView::of(&x).expect("checked by conv2d_plan");
+    drop(x);
+    let weight = FloatView::of(&conv.weight.val()).expect("checked by conv2d_plan");
+    let bias = (conv.bias.as_ref()).map(|bias| FloatView::of(&bias.val()).expect("checked too"));
+    let bias = bias.as_ref().map(FloatView::values);
+    let (y, geometry) = match plan {
+        ConvPlan::Dense(g) => {
+            let y = im2col::conv2d(input.values(), batch, &g, weight.values(), bias, activation);
+            (y, g)
+        }
+        ConvPlan::Depthwise(g) => {
+            let y = depthwise::depthwise2d(
+                input.values(),
+                batch,
+                &g,
+                weight.values(),
+                bias,
+                activation,
+            );
+            (y, g)
+        }
+    };
     let [out_h, out_w] = geometry.out_size;
-    Tensor::from_data(
-        TensorData::new(y, [batch, geometry.out_channels, out_h, out_w]),
-        &device,
-    )
+    tensor_from(y, [batch, geometry.out_channels, out_h, out_w])
 }
 
 /// `pool.forward(x)`, by [`pooling`] where it applies.
@@ -264,14 +370,23 @@ fn pool_geometry(x: &Tensor<4>, window: Window) -> Option<pooling::Geometry> {
     })
 }
 
-/// Pools `x` where [`pool_geometry`] gave `geometry`; takes `x` as [`conv2d`] does.
+/// Pools `x` where [`pool_geometry`] gave `geometry`, reading it in place.
 fn pool_on_cpu(x: Tensor<4>, geometry: &pooling::Geometry, reduce: Reduce) -> Tensor<4> {
     let [batch, channels, ..] = x.dims();
-    let device = x.device();
-    let input = x.into_data();
-    let y = pooling::pool2d(floats(&input), batch * channels, geometry, reduce);
+    let input = FloatView::of(&x).expect("checked by pool_geometry");
+    let y = pooling::pool2d(input.values(), batch * channels, geometry, reduce);
     let [out_h, out_w] = geometry.out_size;
-    Tensor::from_data(TensorData::new(y, [batch, channels, out_h, out_w]), &device)
+    tensor_from(y, [batch, channels, out_h, out_w])
+}
+
+/// Deterministic values in [-0.5, 0.5) for the kernels' tests.
+#[cfg(test)]
+fn test_values(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 16) as f32 / 65536.0 - 0.5
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -285,6 +400,26 @@ mod tests {
 
     fn input(shape: [usize; 4]) -> Tensor<4> {
         Tensor::<4>::random(shape, Distribution::Default, &inference_device())
+    }
+
+    /// burn's convolution of `x`, then `activation`.
+    fn burn_conv(conv: &Conv2d, x: Tensor<4>, activation: Activation) -> Tensor<4> {
+        let y = conv.forward(x);
+        match activation {
+            Activation::Identity => y,
+            Activation::Relu => burn::tensor::activation::relu(y),
+            Activation::Relu6 => y.clamp(0.0, 6.0),
+        }
+    }
+
+    fn assert_conv_matches(conv: &Conv2d, x: &Tensor<4>, case: &str) {
+        let plan = conv2d_plan(conv, x).unwrap_or_else(|| panic!("{case}: not planned"));
+        for activation in [Activation::Identity, Activation::Relu, Activation::Relu6] {
+            let got = conv2d(conv, x.clone(), plan, activation);
+            let expected = burn_conv(conv, x.clone(), activation);
+            assert_eq!(expected.dims(), got.dims(), "{case}");
+            assert!(max_abs_diff(expected, got) < 1e-5, "{case} {activation:?}");
+        }
     }
 
     #[test]
@@ -301,49 +436,67 @@ mod tests {
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)),
             Conv2dConfig::new([4, 6], [1, 7]).with_padding(PaddingConfig2d::Explicit(0, 3, 0, 3)),
             Conv2dConfig::new([4, 6], [5, 5]).with_bias(false),
+            Conv2dConfig::new([4, 6], [1, 1]),
+            Conv2dConfig::new([4, 6], [1, 1]).with_stride([2, 2]),
+            // Depthwise, as MobileNetV2, EfficientNet-Lite (TF "same") and Xception use them.
+            Conv2dConfig::new([4, 4], [3, 3])
+                .with_groups(4)
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)),
+            Conv2dConfig::new([4, 4], [3, 3])
+                .with_groups(4)
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Same),
+            Conv2dConfig::new([4, 4], [5, 5])
+                .with_groups(4)
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false),
         ];
         for config in configs {
             let conv = config.init(&device);
             for side in [10, 11] {
-                let x = input([2, 4, side, side + 3]);
-                for relu in [false, true] {
-                    let got = conv2d(
-                        &conv,
-                        x.clone(),
-                        &conv2d_geometry(&conv, &x).expect("dense, on the CPU"),
-                        relu,
-                    );
-                    let expected = conv.forward(x.clone());
-                    let expected = if relu {
-                        burn::tensor::activation::relu(expected)
-                    } else {
-                        expected
-                    };
-                    assert_eq!(expected.dims(), got.dims(), "{config:?}");
-                    assert!(max_abs_diff(expected, got) < 1e-5, "{config:?}");
-                }
+                // Scaled so that ReLU6's upper bound is reached.
+                let x = input([2, 4, side, side + 3]) * 20.0;
+                assert_conv_matches(&conv, &x, &format!("{config:?} at {side}"));
             }
         }
+    }
+
+    #[test]
+    fn a_shared_or_strided_input_is_read_as_it_is() {
+        let device = inference_device();
+        let conv = Conv2dConfig::new([4, 6], [1, 1]).init(&device);
+        let x = input([2, 4, 6, 5]);
+        // Held elsewhere (as a block's input is, by its residual branch).
+        let kept = x.clone();
+        assert_conv_matches(&conv, &x, "shared");
+        // A view with strides: the channels of a larger tensor, and a transposed map.
+        let wide = input([2, 8, 6, 5]);
+        assert_conv_matches(&conv, &wide.slice([0..2, 2..6]), "channel slice");
+        assert_conv_matches(&conv, &x.clone().swap_dims(2, 3), "transposed");
+        assert_eq!(max_abs_diff(kept, x), 0.0);
     }
 
     #[test]
     fn other_convolutions_are_left_to_burn() {
         let device = inference_device();
         let x = input([1, 4, 8, 8]);
-        let pointwise = Conv2dConfig::new([4, 4], [1, 1]).init(&device);
-        let depthwise = Conv2dConfig::new([4, 4], [3, 3])
-            .with_groups(4)
+        let grouped = Conv2dConfig::new([4, 4], [3, 3])
+            .with_groups(2)
             .init(&device);
         let dilated = Conv2dConfig::new([4, 4], [3, 3])
             .with_dilation([2, 2])
             .init(&device);
-        for conv in [pointwise, depthwise, dilated] {
-            assert!(conv2d_geometry(&conv, &x).is_none());
+        for conv in [grouped, dilated] {
+            assert!(conv2d_plan(&conv, &x).is_none());
         }
         let training = training_device();
         let conv = Conv2dConfig::new([4, 4], [3, 3]).init(&training);
         let tracked = Tensor::<4>::zeros([1, 4, 8, 8], &training).require_grad();
-        assert!(conv2d_geometry(&conv, &tracked).is_none());
+        assert!(conv2d_plan(&conv, &tracked).is_none());
+        // A model on the training device, validated on an input that records nothing.
+        let untracked = Tensor::<4>::zeros([1, 4, 8, 8], &device);
+        assert!(conv2d_plan(&conv, &untracked).is_none());
     }
 
     /// `pool` takes the kernel on `x`, and the kernel gives burn's result.
