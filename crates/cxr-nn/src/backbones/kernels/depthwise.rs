@@ -200,36 +200,30 @@ fn sum_run<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backbones::kernels::test_values;
+    use crate::backbones::kernels::reference::{naive_conv2d, test_values, worst_difference};
 
-    /// The definition, one multiply-accumulate at a time.
+    /// The definition: each plane convolved alone with its channel's filter, as a dense
+    /// convolution of one input and one output channel.
     fn naive(x: &[f32], batch: usize, g: &ConvGeometry, weight: &[f32], bias: &[f32]) -> Vec<f32> {
-        let [in_h, in_w] = g.in_size;
-        let [out_h, out_w] = g.out_size;
-        let [kh, kw] = g.kernel;
         let channels = g.in_channels;
-        let mut y = vec![0.0; batch * channels * out_h * out_w];
-        for plane in 0..batch * channels {
-            let c = plane % channels;
-            for oy in 0..out_h {
-                for ox in 0..out_w {
-                    let mut sum = bias[c];
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let iy = (oy * g.stride[0] + ky) as isize - g.pad_begin[0] as isize;
-                            let ix = (ox * g.stride[1] + kx) as isize - g.pad_begin[1] as isize;
-                            if iy < 0 || ix < 0 || iy >= in_h as isize || ix >= in_w as isize {
-                                continue;
-                            }
-                            let xi = (plane * in_h + iy as usize) * in_w + ix as usize;
-                            sum += x[xi] * weight[(c * kh + ky) * kw + kx];
-                        }
-                    }
-                    y[(plane * out_h + oy) * out_w + ox] = sum;
-                }
-            }
-        }
-        y
+        let one_channel = ConvGeometry {
+            in_channels: 1,
+            out_channels: 1,
+            ..*g
+        };
+        let (in_plane, taps) = (g.in_size[0] * g.in_size[1], g.kernel[0] * g.kernel[1]);
+        (0..batch * channels)
+            .flat_map(|plane| {
+                let c = plane % channels;
+                naive_conv2d(
+                    &x[plane * in_plane..][..in_plane],
+                    1,
+                    &one_channel,
+                    &weight[c * taps..][..taps],
+                    &bias[c..=c],
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -266,11 +260,7 @@ mod tests {
             let bias = test_values(3, 3);
             let expected = naive(&x, batch, &g, &weight, &bias);
             let got = depthwise2d(&x, batch, &g, &weight, Some(&bias), Activation::Identity);
-            let worst = expected
-                .iter()
-                .zip(&got)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let worst = worst_difference(&expected, &got);
             assert!(worst < 1e-4, "{g:?}: {worst}");
             let clipped = depthwise2d(&x, batch, &g, &weight, Some(&bias), Activation::Relu6);
             assert!(

@@ -178,47 +178,7 @@ fn gather_columns(columns: &mut [f32], input: &[f32], g: &Geometry, rows: std::o
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backbones::kernels::test_values;
-
-    /// The definition, one multiply-accumulate at a time.
-    fn naive(x: &[f32], batch: usize, g: &Geometry, weight: &[f32], bias: &[f32]) -> Vec<f32> {
-        let [in_h, in_w] = g.in_size;
-        let [out_h, out_w] = g.out_size;
-        let [kh, kw] = g.kernel;
-        let mut y = vec![0.0; batch * g.out_channels * out_h * out_w];
-        for b in 0..batch {
-            for o in 0..g.out_channels {
-                for oy in 0..out_h {
-                    for ox in 0..out_w {
-                        let mut sum = bias[o];
-                        for c in 0..g.in_channels {
-                            for ky in 0..kh {
-                                for kx in 0..kw {
-                                    let iy =
-                                        (oy * g.stride[0] + ky) as isize - g.pad_begin[0] as isize;
-                                    let ix =
-                                        (ox * g.stride[1] + kx) as isize - g.pad_begin[1] as isize;
-                                    if iy < 0
-                                        || ix < 0
-                                        || iy >= in_h as isize
-                                        || ix >= in_w as isize
-                                    {
-                                        continue;
-                                    }
-                                    let xi = ((b * g.in_channels + c) * in_h + iy as usize) * in_w
-                                        + ix as usize;
-                                    let wi = ((o * g.in_channels + c) * kh + ky) * kw + kx;
-                                    sum += x[xi] * weight[wi];
-                                }
-                            }
-                        }
-                        y[((b * g.out_channels + o) * out_h + oy) * out_w + ox] = sum;
-                    }
-                }
-            }
-        }
-        y
-    }
+    use crate::backbones::kernels::reference::{naive_conv2d, test_values, worst_difference};
 
     #[test]
     fn matches_the_definition_for_strides_padding_and_odd_kernels() {
@@ -253,13 +213,9 @@ mod tests {
             let x = test_values(batch * 3 * in_size[0] * in_size[1], 1);
             let weight = test_values(5 * g.patch_len(), 2);
             let bias = test_values(5, 3);
-            let expected = naive(&x, batch, &g, &weight, &bias);
+            let expected = naive_conv2d(&x, batch, &g, &weight, &bias);
             let got = conv2d(&x, batch, &g, &weight, Some(&bias), Activation::Identity);
-            let worst = expected
-                .iter()
-                .zip(&got)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let worst = worst_difference(&expected, &got);
             assert!(worst < 1e-5, "{g:?}: {worst}");
 
             let rectified = conv2d(&x, batch, &g, &weight, Some(&bias), Activation::Relu);

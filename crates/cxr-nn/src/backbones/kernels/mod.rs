@@ -6,6 +6,8 @@
 mod depthwise;
 mod im2col;
 mod pooling;
+#[cfg(test)]
+mod reference;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -379,19 +381,10 @@ fn pool_on_cpu(x: Tensor<4>, geometry: &pooling::Geometry, reduce: Reduce) -> Te
     tensor_from(y, [batch, channels, out_h, out_w])
 }
 
-/// Deterministic values in [-0.5, 0.5) for the kernels' tests.
-#[cfg(test)]
-fn test_values(n: usize, seed: u32) -> Vec<f32> {
-    (0..n)
-        .map(|i| {
-            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 16) as f32 / 65536.0 - 0.5
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backbones::convolution::activate;
     use crate::device::{inference_device, training_device};
     use crate::test_support::max_abs_diff;
     use burn::nn::conv::Conv2dConfig;
@@ -402,21 +395,11 @@ mod tests {
         Tensor::<4>::random(shape, Distribution::Default, &inference_device())
     }
 
-    /// burn's convolution of `x`, then `activation`.
-    fn burn_conv(conv: &Conv2d, x: Tensor<4>, activation: Activation) -> Tensor<4> {
-        let y = conv.forward(x);
-        match activation {
-            Activation::Identity => y,
-            Activation::Relu => burn::tensor::activation::relu(y),
-            Activation::Relu6 => y.clamp(0.0, 6.0),
-        }
-    }
-
     fn assert_conv_matches(conv: &Conv2d, x: &Tensor<4>, case: &str) {
         let plan = conv2d_plan(conv, x).unwrap_or_else(|| panic!("{case}: not planned"));
         for activation in [Activation::Identity, Activation::Relu, Activation::Relu6] {
             let got = conv2d(conv, x.clone(), plan, activation);
-            let expected = burn_conv(conv, x.clone(), activation);
+            let expected = activate(conv.forward(x.clone()), activation);
             assert_eq!(expected.dims(), got.dims(), "{case}");
             assert!(max_abs_diff(expected, got) < 1e-5, "{case} {activation:?}");
         }

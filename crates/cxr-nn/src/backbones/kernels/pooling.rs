@@ -148,6 +148,7 @@ fn column_taps(g: &Geometry) -> Vec<ColumnTap> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backbones::kernels::reference::worst_difference;
 
     /// The definition: every window, element by element.
     fn naive(x: &[f32], planes: usize, g: &Geometry, reduce: Reduce) -> Vec<f32> {
@@ -215,11 +216,7 @@ mod tests {
             for reduce in [Reduce::Max, Reduce::MeanOfInput, Reduce::MeanWithPadding] {
                 let expected = naive(&x, planes, &g, reduce);
                 let got = pool2d(&x, planes, &g, reduce);
-                let worst = expected
-                    .iter()
-                    .zip(&got)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f32, f32::max);
+                let worst = worst_difference(&expected, &got);
                 assert!(worst < 1e-5, "{g:?} {reduce:?}: {worst}");
             }
         }
