@@ -1,6 +1,7 @@
 //! cxr-core: everything about chest X-ray images that needs no neural network.
 //! Decoding (PNG/JPEG/DICOM), preprocessing, augmentation, data sets and metrics.
 
+pub mod allocator;
 pub mod augment;
 pub mod dataset;
 pub mod decode;

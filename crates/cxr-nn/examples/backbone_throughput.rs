@@ -9,10 +9,11 @@
 
 use std::time::Instant;
 
-// The allocator the `cxr` binary uses: large activations are reused instead of being mapped
-// and faulted in afresh for every layer.
+use cxr_core::allocator::{Allocator, keep_freed_memory};
+
+// The allocator the `cxr` binary uses (see cxr_core::allocator).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: Allocator = Allocator;
 
 use burn::tensor::{Distribution, Tensor};
 use cxr_nn::backbones::BackboneKind;
@@ -65,6 +66,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    keep_freed_memory();
     let options = parse_args()?;
     let device = inference_device();
     cxr_nn::backbones::kernels::set_enabled(options.own_kernels);

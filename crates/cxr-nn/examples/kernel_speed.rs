@@ -13,8 +13,11 @@ use burn::tensor::{Distribution, Tensor};
 use cxr_nn::backbones::{kernels, macs};
 use cxr_nn::device::inference_device;
 
+use cxr_core::allocator::{Allocator, keep_freed_memory};
+
+// The allocator the `cxr` binary uses (see cxr_core::allocator).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: Allocator = Allocator;
 
 const BATCH: usize = 8;
 
@@ -54,6 +57,7 @@ fn conv(input: usize, output: usize, kernel: [usize; 2], stride: usize, same: bo
 }
 
 fn main() {
+    keep_freed_memory();
     let rounds = std::env::args()
         .nth(1)
         .and_then(|n| n.parse().ok())

@@ -5,10 +5,11 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 
-// Image buffers are allocated and freed per image; glibc malloc returns them to the OS and
-// faults them in again, which cost ~40 % of file->tensor time (bench/preprocess.sh).
+use cxr_core::allocator::{Allocator, keep_freed_memory};
+
+// Freed buffers are kept for reuse instead of going back to the OS (see cxr_core::allocator).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: Allocator = Allocator;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,6 +55,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(cmd) => commands::data::run(cmd, cli.json),
