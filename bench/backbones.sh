@@ -26,13 +26,7 @@ if [ ${#backbones[@]} -eq 0 ]; then
     xception alexnet googlenet inception-resnet-v2)
 fi
 
-# glibc's malloc hands large blocks back to the kernel when they are freed, so a process that
-# runs one small network fresh page-faults its activations in again on every call: PyTorch ran
-# EfficientNet-Lite0 alone at 26 images/s, but at 49 after Inception V3 in the same process
-# had raised malloc's thresholds, and at 55 alone with the thresholds raised up front; Keras'
-# MobileNetV2 at 65 and 99. So the peers run with them raised, at their best. (cxr's mimalloc
-# keeps freed memory for reuse itself.)
-export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=1073741824
+source bench/peer_malloc.sh
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

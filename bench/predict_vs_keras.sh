@@ -5,7 +5,8 @@
 # against bench/keras_screen.py (PIL decode, resize, model.predict / tf.GradientTape Grad-CAM,
 # overlay PNG). Both sides run MobileNetV2 at 224 px with the paper's head; cxr's model is
 # trained for one epoch here (its weights do not change the speed), Keras' has random weights.
-# Runs alternate, ROUNDS each. tools/reference/keras/setup.sh installs TensorFlow.
+# Runs alternate, ROUNDS each. tools/reference/keras/setup.sh installs TensorFlow; Keras runs
+# with glibc malloc's thresholds raised (bench/peer_malloc.sh).
 # Usage: bench/predict_vs_keras.sh [ROUNDS=2] [EXPLAIN_COUNT=32]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ rounds=${1:-2}
 explain_count=${2:-32}
 images=../shared/data/shenzhen/images
 python=$(tools/reference/keras/setup.sh | sed -n 1p)
+source bench/peer_malloc.sh
 
 cargo build --quiet --release -p cxr
 cxr=${CARGO_TARGET_DIR:-target}/release/cxr

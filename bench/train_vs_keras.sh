@@ -6,7 +6,8 @@
 # Both read one paper-layout folder (train/val x normal/tb) made from Shenzhen by
 # `cxr data split --val 0.2 --seed 42`. cxr starts with an empty preprocessing cache. Whole
 # commands are timed (start-up, weight loading and decoding included); peak RSS from
-# /usr/bin/time. Installs TensorFlow through tools/reference/keras/setup.sh.
+# /usr/bin/time. Installs TensorFlow through tools/reference/keras/setup.sh; Keras runs with
+# glibc malloc's thresholds raised (bench/peer_malloc.sh), as in bench/backbones.sh.
 # Usage: bench/train_vs_keras.sh [FROZEN_EPOCHS=3] [FINE_TUNE_EPOCHS=1] [CXR_RECIPE_EXTRA]
 #   CXR_RECIPE_EXTRA: extra top-level recipe lines for a second cxr run, e.g. "augmented_views = 2"
 #   BENCH_RUNS (environment): which runs, of "cxr keras variant" (the default), e.g.
@@ -18,6 +19,7 @@ frozen_epochs=${1:-3}
 fine_epochs=${2:-1}
 extra=${3:-}
 { read -r python; read -r package; } < <(tools/reference/keras/setup.sh)
+source bench/peer_malloc.sh
 
 cargo build --quiet --release -p cxr
 cxr=$(realpath "${CARGO_TARGET_DIR:-target}/release/cxr")

@@ -119,9 +119,16 @@ impl ScratchLayout {
                     continue;
                 }
                 let start = phase * self.phase_len + (pad_x + first) / stride;
-                let source = line[first..].iter().step_by(stride);
-                for (value, &source) in split[start..].iter_mut().zip(source) {
-                    *value = source;
+                let source = &line[first..];
+                let target = &mut split[start..][..source.len().div_ceil(stride)];
+                // A run of stride 1 is a plain copy: `step_by(1)` compiled to a scalar loop
+                // that took 8 % of Xception's time.
+                if stride == 1 {
+                    target.copy_from_slice(source);
+                } else {
+                    for (value, &source) in target.iter_mut().zip(source.iter().step_by(stride)) {
+                        *value = source;
+                    }
                 }
             }
         }
