@@ -8,6 +8,8 @@
 //! summed over all taps in registers (vectorised, with AVX2 where the CPU has it) and written
 //! once, activation applied.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::{Activation, ConvGeometry};
@@ -42,16 +44,20 @@ pub fn depthwise2d(
     if let Some(bias) = bias {
         assert_eq!(bias.len(), channels, "bias length");
     }
-    let mut output = vec![0.0f32; batch * channels * out_plane];
+    let len = batch * channels * out_plane;
+    // Left unwritten here (zeroing it took 3 % of Xception's time): every plane's task writes
+    // all of its values.
+    let mut output = Vec::<f32>::with_capacity(len);
     if out_plane == 0 {
         return output;
     }
     let layout = ScratchLayout::new(&g);
     #[cfg(target_arch = "x86_64")]
     let avx2 = is_x86_feature_detected!("avx2");
-    output.par_chunks_mut(out_plane).enumerate().for_each_init(
-        Vec::new,
-        |scratch, (plane, out)| {
+    output.spare_capacity_mut()[..len]
+        .par_chunks_mut(out_plane)
+        .enumerate()
+        .for_each_init(Vec::new, |scratch, (plane, out)| {
             let channel = plane % channels;
             layout.fill(&x[plane * in_plane..][..in_plane], scratch);
             let filter = &weight[channel * taps..][..taps];
@@ -63,8 +69,9 @@ pub fn depthwise2d(
                 return;
             }
             convolve_plane(&layout, scratch, filter, bias, activation, out);
-        },
-    );
+        });
+    // SAFETY: `convolve_plane` writes every value of every plane.
+    unsafe { output.set_len(len) };
     output
 }
 
@@ -143,12 +150,12 @@ fn convolve_plane_avx2(
     filter: &[f32],
     bias: f32,
     activation: Activation,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     convolve_plane(layout, scratch, filter, bias, activation, out);
 }
 
-/// One output plane, from its input's scratch copy.
+/// One output plane, from its input's scratch copy: every value of `out` is written.
 #[inline(always)]
 fn convolve_plane(
     layout: &ScratchLayout,
@@ -156,20 +163,20 @@ fn convolve_plane(
     filter: &[f32],
     bias: f32,
     activation: Activation,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     let [_, out_w] = layout.g.out_size;
     for (oy, row) in out.chunks_exact_mut(out_w).enumerate() {
         let mut ox = 0;
         while ox + RUN <= out_w {
             let run = sum_run::<RUN>(layout, scratch, filter, bias, activation, oy, ox);
-            row[ox..ox + RUN].copy_from_slice(&run);
+            row[ox..ox + RUN].write_copy_of_slice(&run);
             ox += RUN;
         }
         while ox < out_w {
             let run = sum_run::<TAIL_RUN>(layout, scratch, filter, bias, activation, oy, ox);
             let len = TAIL_RUN.min(out_w - ox);
-            row[ox..ox + len].copy_from_slice(&run[..len]);
+            row[ox..ox + len].write_copy_of_slice(&run[..len]);
             ox += len;
         }
     }
@@ -207,7 +214,9 @@ fn sum_run<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backbones::kernels::reference::{naive_conv2d, test_values, worst_difference};
+    use crate::backbones::kernels::reference::{
+        leave_nans_for_the_next_allocation, naive_conv2d, test_values, worst_difference,
+    };
 
     /// The definition: each plane convolved alone with its channel's filter, as a dense
     /// convolution of one input and one output channel.
@@ -266,9 +275,11 @@ mod tests {
                 .collect();
             let bias = test_values(3, 3);
             let expected = naive(&x, batch, &g, &weight, &bias);
+            leave_nans_for_the_next_allocation(expected.len());
             let got = depthwise2d(&x, batch, &g, &weight, Some(&bias), Activation::Identity);
             let worst = worst_difference(&expected, &got);
             assert!(worst < 1e-4, "{g:?}: {worst}");
+            leave_nans_for_the_next_allocation(expected.len());
             let clipped = depthwise2d(&x, batch, &g, &weight, Some(&bias), Activation::Relu6);
             assert!(
                 clipped

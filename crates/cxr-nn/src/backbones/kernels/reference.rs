@@ -12,14 +12,28 @@ pub fn test_values(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-/// The largest absolute difference between two results of the same length.
+/// The largest absolute difference between two results of the same length; infinite where a
+/// value is NaN (`f32::max` would skip it).
 pub fn worst_difference(expected: &[f32], got: &[f32]) -> f32 {
     assert_eq!(expected.len(), got.len(), "result lengths");
     expected
         .iter()
         .zip(got)
         .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max)
+        .fold(0.0f32, |worst, difference| {
+            if difference.is_nan() {
+                f32::INFINITY
+            } else {
+                worst.max(difference)
+            }
+        })
+}
+
+/// Frees a block of `len` NaNs, so that the next allocation of that size (a kernel's result,
+/// which kernels leave unwritten until they write it) most likely gets that block back: a value
+/// a kernel forgot to write then reads NaN instead of the zero of fresh memory.
+pub fn leave_nans_for_the_next_allocation(len: usize) {
+    std::hint::black_box(vec![f32::NAN; len]);
 }
 
 /// A dense convolution by its definition: `x` `[batch, in_channels, h, w]`, `weight`
