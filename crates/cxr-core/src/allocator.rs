@@ -32,15 +32,15 @@ pub fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, KEEP_FREED_MEMORY_MS as _) };
 }
 
-/// mimalloc's current purge delay in milliseconds (-1: never).
-pub fn purge_delay_ms() -> i64 {
-    // SAFETY: reading an option has no preconditions.
-    unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) as i64 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// mimalloc's current purge delay in milliseconds (-1: never).
+    fn purge_delay_ms() -> i64 {
+        // SAFETY: reading an option has no preconditions.
+        unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) as i64 }
+    }
 
     #[test]
     fn the_purge_delay_option_is_the_one_set() {

@@ -9,15 +9,14 @@
 
 use std::time::Instant;
 
+use burn::tensor::{Distribution, Tensor};
 use cxr_core::allocator::{Allocator, keep_freed_memory};
+use cxr_nn::backbones::BackboneKind;
+use cxr_nn::device::inference_device;
 
 // The allocator the `cxr` binary uses (see cxr_core::allocator).
 #[global_allocator]
 static ALLOCATOR: Allocator = Allocator;
-
-use burn::tensor::{Distribution, Tensor};
-use cxr_nn::backbones::BackboneKind;
-use cxr_nn::device::inference_device;
 
 struct Options {
     batch: usize,

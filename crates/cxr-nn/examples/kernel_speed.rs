@@ -10,10 +10,9 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2dConfig, MaxPool2dConfig};
 use burn::tensor::{Distribution, Tensor};
+use cxr_core::allocator::{Allocator, keep_freed_memory};
 use cxr_nn::backbones::{kernels, macs};
 use cxr_nn::device::inference_device;
-
-use cxr_core::allocator::{Allocator, keep_freed_memory};
 
 // The allocator the `cxr` binary uses (see cxr_core::allocator).
 #[global_allocator]

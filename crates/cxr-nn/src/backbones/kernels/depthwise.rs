@@ -45,8 +45,8 @@ pub fn depthwise2d(
         assert_eq!(bias.len(), channels, "bias length");
     }
     let len = batch * channels * out_plane;
-    // Left unwritten here (zeroing it took 3 % of Xception's time): every plane's task writes
-    // all of its values.
+    // Left unwritten here, as im2col's result is (zeroing the two took 2.9 % of Xception's
+    // time): every plane's task writes all of its values.
     let mut output = Vec::<f32>::with_capacity(len);
     if out_plane == 0 {
         return output;
