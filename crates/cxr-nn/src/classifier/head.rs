@@ -112,10 +112,11 @@ impl Head {
     /// the same cross-entropy as the sigmoid of `z`.
     pub fn class_logits(&self, features: Tensor<4>) -> Tensor<2> {
         let pooled = features.mean_dims(&[2, 3]).flatten(1, 3);
-        let hidden = self.activation.forward(self.hidden.forward(pooled));
-        let logits = self
-            .output
-            .forward(self.dropout.forward(self.norm.forward(hidden)));
+        let hidden = self.activation.forward(dense(&self.hidden, pooled));
+        let logits = dense(
+            &self.output,
+            self.dropout.forward(self.norm.forward(hidden)),
+        );
         match &self.outputs {
             HeadOutputs::Binary => Tensor::cat(vec![logits.zeros_like(), logits], 1),
             HeadOutputs::Softmax { .. } => logits,
@@ -138,6 +139,21 @@ impl Head {
                 .select(1, index_tensor(&indices, &device))
         };
         log_sum_exp(columns(referred)) - log_sum_exp(columns(others))
+    }
+}
+
+/// `layer` on rows `[n, k]`, giving each row the same bits whatever its batch mates.
+/// The matrix product takes another summation order for a single row (a matrix-vector
+/// kernel) than for two or more, so a lone image scored slightly differently from the same
+/// image in a batch; a lone row is scored as a pair of itself instead (the head is tiny).
+fn dense(layer: &Linear, rows: Tensor<2>) -> Tensor<2> {
+    match rows.dims()[0] {
+        1 => {
+            let pair = layer.forward(Tensor::cat(vec![rows.clone(), rows], 0));
+            let width = pair.dims()[1];
+            pair.slice([0..1, 0..width])
+        }
+        _ => layer.forward(rows),
     }
 }
 
@@ -234,6 +250,22 @@ mod tests {
         let screening = sigmoid(head.forward(features));
         let diff = (referred - screening).abs().max().into_scalar::<f32>();
         assert!(diff < 1e-5, "{diff}");
+    }
+
+    #[test]
+    fn an_images_scores_do_not_depend_on_its_batch_mates() {
+        let device = inference_device();
+        // As wide as EfficientNet-Lite0's features: a short sum may come out the same anyway.
+        let head = HeadConfig::paper(1280).init(&device);
+        let one = Tensor::<4>::random([1, 1280, 2, 2], Distribution::Normal(0.0, 1.0), &device);
+        let alone = head.class_logits(one.clone()).into_data();
+        for mates in [1, 2, 31] {
+            let others = Tensor::<4>::random([mates, 1280, 2, 2], Distribution::Default, &device);
+            let batch = head.class_logits(Tensor::cat(vec![others, one.clone()], 0));
+            let last = batch.slice([mates..mates + 1, 0..2]).into_data();
+            // Bit for bit: the server batches whichever requests are waiting together.
+            assert_eq!(alone, last, "{mates} batch mates");
+        }
     }
 
     #[test]
