@@ -7,12 +7,13 @@ mod train_support;
 use std::sync::atomic::AtomicBool;
 
 use cxr_core::lungs::LungCropSpec;
+use cxr_nn::backbones::BackboneKind;
 use cxr_nn::classifier;
 use cxr_nn::classifier::HeadOutputs;
 use cxr_nn::model_file::{self, ModelKind};
 use cxr_nn::predict::{ScreenOptions, Screener};
 use cxr_nn::train::pseudo_labels::{self, PseudoLabelReport};
-use cxr_nn::train::recipe::{ClassesRecipe, PseudoLabelRecipe, Recipe};
+use cxr_nn::train::recipe::{ClassesRecipe, FineTuneBatchNorm, PseudoLabelRecipe, Recipe};
 use cxr_nn::train::{MODEL_FILE, TrainRequest, train};
 
 #[test]
@@ -74,6 +75,42 @@ fn a_fixed_split_run_writes_model_metrics_and_curves() {
         csv
     );
     assert_eq!(again.card.validation, card.validation);
+}
+
+#[test]
+fn fine_tuning_with_frozen_batchnorm_leaves_its_statistics_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_blob_dataset(&data, 8);
+    let caches = train_support::private_caches(dir.path());
+    let pretrained = cxr_nn::import::internal::load(
+        BackboneKind::EfficientNetLite0,
+        &caches.weights.join("efficientnet-lite0.safetensors"),
+        &cxr_nn::device::inference_device(),
+    )
+    .expect("weights");
+    let trained_trunk = |batchnorm: FineTuneBatchNorm, run: &str| {
+        // No phase 1: the kept weights are then phase 2's (its first epoch is always kept).
+        let mut recipe = train_support::tiny_recipe(0, 1);
+        recipe.fine_tune.batchnorm = batchnorm;
+        let request = TrainRequest {
+            data: data.clone(),
+            out: dir.path().join(run),
+            recipe,
+            folds: None,
+            unlabelled: None,
+        };
+        let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+        let device = cxr_nn::device::inference_device();
+        let (model, _) = classifier::load(&report.model, &device).expect("load");
+        model.backbone
+    };
+    let before = pretrained.batchnorm_values();
+    assert!(!before.is_empty());
+    let frozen = trained_trunk(FineTuneBatchNorm::Frozen, "frozen");
+    let batch_statistics = trained_trunk(FineTuneBatchNorm::Train, "train");
+    assert_eq!(frozen.batchnorm_values(), before);
+    assert_ne!(batch_statistics.batchnorm_values(), before);
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub mod xception;
 
 use std::ops::Range;
 
-use burn::module::Module;
+use burn::module::{Flag, Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::tensor::{Device, Tensor};
 
 pub use alexnet::AlexNet;
@@ -285,6 +285,66 @@ impl Backbone {
             Self::InceptionResNetV2(net) => Self::InceptionResNetV2(net.fold_batchnorm()),
         }
     }
+
+    /// The same network with every BatchNorm frozen: it normalises with its running statistics
+    /// even where gradients flow, and neither its scale and shift nor its statistics change
+    /// (Keras' `trainable = False`). Fine-tuning on a few hundred images this way keeps the
+    /// features the head was trained on; with batch statistics they shift at the first step.
+    pub fn freeze_batchnorm(self) -> Self {
+        let mut batchnorm = BatchNormParams::default();
+        self.visit(&mut batchnorm);
+        self.freeze_group(ParamGroup::from_ids(batchnorm.ids))
+    }
+
+    /// Every value the BatchNorm layers hold (scale, shift, running mean and variance), in
+    /// module order: what tells whether a training run changed them.
+    pub fn batchnorm_values(&self) -> Vec<f32> {
+        let mut batchnorm = BatchNormParams {
+            values: Some(Vec::new()),
+            ..BatchNormParams::default()
+        };
+        self.visit(&mut batchnorm);
+        batchnorm.values.unwrap_or_default()
+    }
+}
+
+/// Collects the parameters and training flags that live inside BatchNorm modules.
+#[derive(Default)]
+struct BatchNormParams {
+    /// How many module levels deep the visit is inside a BatchNorm (0: outside).
+    inside: usize,
+    ids: Vec<ParamId>,
+    /// Their values too, when asked for.
+    values: Option<Vec<f32>>,
+}
+
+impl ModuleVisitor for BatchNormParams {
+    fn enter_module(&mut self, _name: &str, container_type: &str) {
+        if self.inside > 0 || container_type == "Struct:BatchNorm" {
+            self.inside += 1;
+        }
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.inside = self.inside.saturating_sub(1);
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if self.inside == 0 {
+            return;
+        }
+        self.ids.push(param.id);
+        if let Some(values) = &mut self.values {
+            let data = param.val().into_data().convert::<f32>();
+            values.extend(data.iter::<f32>());
+        }
+    }
+
+    fn visit_flag(&mut self, flag: &Param<Flag>) {
+        if self.inside > 0 {
+            self.ids.push(flag.id);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +353,42 @@ mod tests {
     use crate::device::inference_device;
     use burn::module::Module;
     use burn::tensor::Tensor;
+
+    #[test]
+    fn frozen_batchnorm_trains_the_convolutions_on_running_statistics() {
+        use crate::device::training_device;
+        use burn::optim::GradientsParams;
+        let device = training_device();
+        let net = BackboneKind::MobileNetV2.init(&device);
+        let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+        let inference = net.clone().valid().features(x.clone().inner());
+        let frozen = net.clone().freeze_batchnorm();
+        let trained_frozen = frozen.features(x.clone());
+        let trained_batch_statistics = net.features(x);
+        let gap = |a: Tensor<4>, b: Tensor<4>| {
+            (a - b.to_device(&device)).abs().max().into_scalar::<f32>()
+        };
+        // Fresh BatchNorms hold mean 0, variance 1: batch statistics give other features.
+        assert!(gap(trained_batch_statistics, inference.clone()) > 0.1);
+        let worst = gap(trained_frozen.clone(), inference);
+        assert!(
+            worst < 1e-4,
+            "frozen BatchNorm differs from inference by {worst}"
+        );
+
+        let grads = GradientsParams::from_grads(trained_frozen.sum().backward(), &frozen);
+        let mut batchnorm = BatchNormParams::default();
+        frozen.visit(&mut batchnorm);
+        assert!(!batchnorm.ids.is_empty());
+        // BatchNorm's floats (scale and shift) are all 1-D; its flags carry no gradient.
+        let trained = batchnorm
+            .ids
+            .iter()
+            .filter(|&&id| grads.get::<1>(id).is_some())
+            .count();
+        assert_eq!(trained, 0, "BatchNorm parameters got gradients");
+        assert!(!grads.is_empty(), "no convolution got a gradient");
+    }
 
     #[test]
     fn names_round_trip() {

@@ -202,6 +202,21 @@ pub struct FineTuneRecipe {
     /// First trainable stage (`BackboneSpec::stages`); empty means the backbone's default:
     /// Inception V3's "mixed9" (Keras layer 249, as in the paper), else the last two stages.
     pub unfreeze_from: String,
+    /// What the unfrozen stages' BatchNorm layers do.
+    pub batchnorm: FineTuneBatchNorm,
+}
+
+/// BatchNorm in the unfrozen stages during phase 2.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FineTuneBatchNorm {
+    /// Normalise with each batch's statistics and update the running averages: what the
+    /// paper's Keras 2.2 did with unfrozen layers.
+    #[default]
+    Train,
+    /// Normalise with the running statistics, train neither them nor the scale and shift
+    /// (Keras' `trainable = False`, as TensorFlow's fine-tuning guide advises).
+    Frozen,
 }
 
 /// Why a recipe cannot be used.
@@ -287,6 +302,7 @@ impl Default for FineTuneRecipe {
             epochs: 5,
             learning_rate: None,
             unfreeze_from: String::new(),
+            batchnorm: FineTuneBatchNorm::default(),
         }
     }
 }
@@ -446,10 +462,19 @@ mod tests {
             ..Recipe::default()
         };
         recipe.augment.contrast = 0.2;
+        recipe.fine_tune.batchnorm = FineTuneBatchNorm::Frozen;
         assert_eq!(
             Recipe::from_toml(&recipe.to_toml()).expect("round trip"),
             recipe
         );
+        let frozen = Recipe::from_toml("[fine_tune]\nbatchnorm = \"frozen\"").expect("frozen");
+        assert_eq!(frozen.fine_tune.batchnorm, FineTuneBatchNorm::Frozen);
+        assert_eq!(
+            Recipe::default().fine_tune.batchnorm,
+            FineTuneBatchNorm::Train
+        );
+        let err = Recipe::from_toml("[fine_tune]\nbatchnorm = \"fixed\"").expect_err("mode");
+        assert!(err.to_string().contains("frozen"), "{err}");
 
         let err = Recipe::from_toml("batch_sise = 8").expect_err("typo");
         assert!(err.to_string().contains("batch_sise"), "{err}");

@@ -21,7 +21,7 @@ use super::data::{Labels, Partition, class_weights};
 use super::features::{Depth, FeatureCache, View};
 use super::log::{EpochRecord, Phase};
 use super::optimizer::rmsprop;
-use super::recipe::{Monitor, Recipe};
+use super::recipe::{FineTuneBatchNorm, Monitor, Recipe};
 use super::schedule::Plateau;
 use super::{TrainError, curves, log};
 use crate::classifier::head::{log_sum_exp, rows};
@@ -100,7 +100,10 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
     let fresh = trainable(setup.initial.clone(), &train_device);
     let monitor = recipe.schedule.monitor;
     let (mut state, mut model, mut optimizer) = if checkpoint_path.is_file() {
-        checkpoint::load(&checkpoint_path, fresh, rmsprop(&recipe.optimizer))?
+        let (state, model, optimizer) =
+            checkpoint::load(&checkpoint_path, fresh, rmsprop(&recipe.optimizer))?;
+        let model = for_phase(model, state.phase, recipe);
+        (state, model, optimizer)
     } else {
         let state = RunState {
             phase: Phase::Frozen,
@@ -154,9 +157,13 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
         }
         // Phase 2 starts from the best phase-1 weights with a fresh optimiser and schedule,
         // as the paper's recompile did.
-        model = trainable(
-            best_weights(&best_path, setup.initial.clone())?,
-            &train_device,
+        model = for_phase(
+            trainable(
+                best_weights(&best_path, setup.initial.clone())?,
+                &train_device,
+            ),
+            Phase::FineTune,
+            recipe,
         );
         optimizer = rmsprop(&recipe.optimizer);
         state.phase = Phase::FineTune;
@@ -210,6 +217,18 @@ fn phase_epochs(recipe: &Recipe, phase: Phase) -> usize {
 /// `model` on the training device, recording gradients.
 fn trainable(model: Classifier, device: &Device) -> Classifier {
     model.fork(device).train()
+}
+
+/// `model` as phase `phase` trains it: in phase 2 with the trunk's BatchNorm frozen when the
+/// recipe says so (phase 1 trains the head only, on cached trunk outputs).
+fn for_phase(model: Classifier, phase: Phase, recipe: &Recipe) -> Classifier {
+    match (phase, recipe.fine_tune.batchnorm) {
+        (Phase::FineTune, FineTuneBatchNorm::Frozen) => Classifier {
+            backbone: model.backbone.freeze_batchnorm(),
+            ..model
+        },
+        _ => model,
+    }
 }
 
 /// The best weights kept so far; the initial ones if no epoch ran (zero-epoch recipes).

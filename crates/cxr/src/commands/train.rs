@@ -89,6 +89,7 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   epochs = 5
   # learning_rate = 1e-4        # default: optimizer.learning_rate
   unfreeze_from = \"mixed9\"      # empty: mixed9 for Inception V3, else the last two stages
+  batchnorm = \"train\"           # or \"frozen\": running statistics, scale and shift fixed
 
   # [pseudo_labels]             # self-training on --unlabelled DIR and on hidden labels:
   # confidence = 0.9            # a teacher's calls this sure become the student's labels
