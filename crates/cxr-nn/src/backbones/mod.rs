@@ -335,8 +335,7 @@ impl ModuleVisitor for BatchNormParams {
         }
         self.ids.push(param.id);
         if let Some(values) = &mut self.values {
-            let data = param.val().into_data().convert::<f32>();
-            values.extend(data.iter::<f32>());
+            values.extend(param.val().into_data().iter::<f32>());
         }
     }
 
