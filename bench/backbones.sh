@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Backbone inference throughput, images/s at each backbone's native size: cxr-nn on burn's
-# flex backend (BatchNorm folded, no autodiff; also without cxr's own CPU kernels, and with
-# BatchNorm unfolded) against PyTorch and Keras/TensorFlow on the same machine in the same run
-# (random weights on every side). Installs PyTorch via tools/reference/torch/setup.sh and
+# flex backend (BatchNorm folded, no autodiff; also without cxr's own CPU kernels, without its
+# Winograd kernel, and with BatchNorm unfolded) against PyTorch and Keras/TensorFlow on the same
+# machine in the same run (random weights on every side). Installs PyTorch via tools/reference/torch/setup.sh and
 # TensorFlow via tools/reference/keras/setup.sh.
 # This machine's speed drifts by tens of percent over minutes, so the frameworks run one
 # backbone at a time, side by side, and the whole set REPEATS times; each cell is the median
@@ -34,6 +34,7 @@ for repeat in $(seq "$repeats"); do
   for backbone in "${backbones[@]}"; do
     "$rust" --batch "$batch" --rounds "$rounds" "$backbone" | tee -a "$results"
     "$rust" --batch "$batch" --rounds "$rounds" --burn-kernels "$backbone" | tee -a "$results"
+    "$rust" --batch "$batch" --rounds "$rounds" --no-winograd "$backbone" | tee -a "$results"
     "$rust" --batch "$batch" --rounds "$rounds" --unfolded "$backbone" | tee -a "$results"
     "$venv/bin/python" bench/backbones_torch.py "$batch" "$rounds" "$backbone" | tee -a "$results"
     "$keras_python" bench/backbones_keras.py "$batch" "$rounds" "$backbone" | tee -a "$results"
@@ -51,6 +52,8 @@ def label(r):
         return r["framework"]
     if not r.get("cxr_kernels", True):
         return "burn flex, burn's kernels only"
+    if not r.get("winograd", True):
+        return "burn flex, without Winograd"
     return "burn flex" + ("" if r["batchnorm_folded"] else ", BatchNorm unfolded")
 columns = list(dict.fromkeys(label(r) for r in rows))
 backbones = list(dict.fromkeys(r["backbone"] for r in rows))

@@ -1,9 +1,11 @@
 //! Inference throughput of the backbones on the default device: images/s at each one's native
 //! size, BatchNorm folded, no autodiff. bench/backbones.sh runs it beside PyTorch.
 //!
-//! Usage: backbone_throughput [--batch N] [--rounds N] [--unfolded] [--burn-kernels] [BACKBONE...]
+//! Usage: backbone_throughput [--batch N] [--rounds N] [--unfolded] [--burn-kernels]
+//!                            [--no-winograd] [BACKBONE...]
 //! `--burn-kernels` runs every layer on burn's own kernels, without cxr's CPU ones
-//! (`backbones::kernels`), to measure what those add.
+//! (`backbones::kernels`), to measure what those add; `--no-winograd` runs 3x3 convolutions
+//! as image-to-column products, to measure what the Winograd kernel adds.
 //! Prints one JSON line per backbone with the median images/s over the timed rounds. The
 //! weights are freshly initialised: the work per image does not depend on their values.
 
@@ -23,6 +25,7 @@ struct Options {
     rounds: usize,
     fold: bool,
     own_kernels: bool,
+    winograd: bool,
     names: Vec<String>,
 }
 
@@ -32,6 +35,7 @@ fn parse_args() -> Result<Options, String> {
         rounds: 10,
         fold: true,
         own_kernels: true,
+        winograd: true,
         names: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -47,6 +51,7 @@ fn parse_args() -> Result<Options, String> {
             "--rounds" => options.rounds = number("--rounds")?,
             "--unfolded" => options.fold = false,
             "--burn-kernels" => options.own_kernels = false,
+            "--no-winograd" => options.winograd = false,
             name => options.names.push(name.to_string()),
         }
     }
@@ -69,6 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = parse_args()?;
     let device = inference_device();
     cxr_nn::backbones::kernels::set_enabled(options.own_kernels);
+    cxr_nn::backbones::kernels::set_winograd_enabled(options.winograd);
     for name in &options.names {
         let kind = BackboneKind::from_name(name)?;
         let net = kind.init(&device);
@@ -99,6 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "batch": options.batch,
             "batchnorm_folded": options.fold,
             "cxr_kernels": options.own_kernels,
+            "winograd": options.own_kernels && options.winograd,
             "images_per_s": median(rates),
         });
         println!("{line}");

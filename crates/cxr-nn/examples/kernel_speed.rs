@@ -1,6 +1,7 @@
 //! Per-layer speed of cxr's CPU kernels (`backbones::kernels`) against burn flex's own, on
 //! Inception V3's convolution and pooling shapes at batch 8: each layer timed alternately with
-//! the kernels on and off, median of the rounds. Prints one line per layer.
+//! the kernels off, on without the Winograd kernel (convolutions only) and on, median of the
+//! rounds. Prints one line per layer.
 //!
 //! Usage: kernel_speed [ROUNDS=5]
 
@@ -25,12 +26,25 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// Milliseconds of `layer` with burn's kernels and with cxr's, timed alternately.
-fn time_both(rounds: usize, layer: impl Fn() -> Tensor<4>) -> [f64; 2] {
-    let mut times = [Vec::new(), Vec::new()];
+/// Which kernels run: burn's alone, cxr's without Winograd, or all of cxr's.
+#[derive(Clone, Copy)]
+enum Kernels {
+    Burn,
+    Im2col,
+    All,
+}
+
+/// Milliseconds of `layer` under each of `settings`, timed alternately.
+fn time_each<const N: usize>(
+    rounds: usize,
+    settings: [Kernels; N],
+    layer: impl Fn() -> Tensor<4>,
+) -> [f64; N] {
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::new());
     for round in 0..=rounds {
-        for (own, times) in [false, true].into_iter().zip(&mut times) {
-            kernels::set_enabled(own);
+        for (setting, times) in settings.iter().zip(&mut times) {
+            kernels::set_enabled(!matches!(setting, Kernels::Burn));
+            kernels::set_winograd_enabled(matches!(setting, Kernels::All));
             let start = Instant::now();
             std::hint::black_box(layer().into_data());
             // The first round warms allocations and the thread pool up.
@@ -40,6 +54,7 @@ fn time_both(rounds: usize, layer: impl Fn() -> Tensor<4>) -> [f64; 2] {
         }
     }
     kernels::set_enabled(true);
+    kernels::set_winograd_enabled(true);
     times.map(median)
 }
 
@@ -87,15 +102,19 @@ fn main() {
         let x = input(cin, side);
         let (_, macs) =
             macs::count(|| macs::conv2d(&layer, x.clone(), kernels::Activation::Identity));
-        let [burn, cxr] = time_both(rounds, || {
+        let settings = [Kernels::Burn, Kernels::Im2col, Kernels::All];
+        let [burn, im2col, cxr] = time_each(rounds, settings, || {
             macs::conv2d(&layer, x.clone(), kernels::Activation::Identity)
         });
+        // Direct-convolution GFLOP/s, also for Winograd (which does fewer).
         let gflops = |ms: f64| 2.0 * macs as f64 / ms / 1e6;
         println!(
-            "conv {cin}->{cout} {kernel:?}/{stride} at {side} px: burn {burn:.1} ms ({:.0} GFLOP/s), cxr {cxr:.1} ms ({:.0} GFLOP/s), x{:.2}",
+            "conv {cin}->{cout} {kernel:?}/{stride} at {side} px: burn {burn:.1} ms ({:.0} GFLOP/s), cxr without Winograd {im2col:.1} ms ({:.0}), cxr {cxr:.1} ms ({:.0}), x{:.2} burn, x{:.2} without Winograd",
             gflops(burn),
+            gflops(im2col),
             gflops(cxr),
-            burn / cxr
+            burn / cxr,
+            im2col / cxr
         );
     }
     let keras_average = AvgPool2dConfig::new([3, 3])
@@ -106,7 +125,9 @@ fn main() {
     let reduction = MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).init();
     for (channels, side) in [(192, 35), (288, 35), (768, 17), (2048, 8)] {
         let x = input(channels, side);
-        let [burn, cxr] = time_both(rounds, || kernels::pool2d(&keras_average, x.clone()));
+        let [burn, cxr] = time_each(rounds, [Kernels::Burn, Kernels::All], || {
+            kernels::pool2d(&keras_average, x.clone())
+        });
         println!(
             "average pool 3x3/1 of {channels} x {side} px: burn {burn:.1} ms, cxr {cxr:.1} ms, x{:.2}",
             burn / cxr
@@ -114,7 +135,9 @@ fn main() {
     }
     for (channels, side) in [(64, 147), (192, 71), (288, 35), (768, 17)] {
         let x = input(channels, side);
-        let [burn, cxr] = time_both(rounds, || kernels::pool2d(&reduction, x.clone()));
+        let [burn, cxr] = time_each(rounds, [Kernels::Burn, Kernels::All], || {
+            kernels::pool2d(&reduction, x.clone())
+        });
         println!(
             "max pool 3x3/2 of {channels} x {side} px: burn {burn:.1} ms, cxr {cxr:.1} ms, x{:.2}",
             burn / cxr

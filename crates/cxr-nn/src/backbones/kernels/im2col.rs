@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::{Activation, ConvGeometry as Geometry};
+use super::{Activation, ConvGeometry as Geometry, SharedOutput};
 
 /// Output pixels per tile, aimed at: the column buffer (`patch_len x tile` floats) then stays
 /// within a few hundred KiB, and a tile is still wide enough for the matrix kernel to run at speed.
@@ -125,21 +125,6 @@ pub fn conv2d(
     unsafe { output.set_len(batch * out_len) };
     output
 }
-
-/// The output pointer, shared by tasks that write disjoint parts of it.
-#[derive(Clone, Copy)]
-struct SharedOutput(*mut f32);
-
-impl SharedOutput {
-    /// # Safety
-    /// `offset` must lie inside the buffer.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
-        unsafe { self.0.add(offset) }
-    }
-}
-// SAFETY: tasks write disjoint ranges (see `conv2d`); nothing reads the buffer meanwhile.
-unsafe impl Send for SharedOutput {}
-unsafe impl Sync for SharedOutput {}
 
 /// Fills `columns` (`[patch_len, pixels]`, row-major) with the input values under each kernel
 /// tap for output rows `rows` of one image: row `(c, ky, kx)` holds input channel `c` shifted by

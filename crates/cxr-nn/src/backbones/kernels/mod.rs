@@ -8,6 +8,7 @@ mod im2col;
 mod pooling;
 #[cfg(test)]
 mod reference;
+mod winograd;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -25,6 +26,14 @@ static ENABLED: AtomicBool = AtomicBool::new(true);
 /// Turns these kernels on (the default) or off for the whole process.
 pub fn set_enabled(enabled: bool) {
     ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// Off: 3x3 convolutions go through [`im2col`] too (for benchmarks of what [`winograd`] adds).
+static WINOGRAD: AtomicBool = AtomicBool::new(true);
+
+/// Turns the Winograd kernel on (the default) or off for the whole process.
+pub fn set_winograd_enabled(enabled: bool) {
+    WINOGRAD.store(enabled, Ordering::Relaxed);
 }
 
 /// Whether `x` may take these kernels: inference (no autodiff graph to extend) on the CPU.
@@ -86,6 +95,21 @@ fn tensor_from(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values, shape), &Device::flex())
 }
 
+/// The output pointer, shared by tasks that write disjoint parts of it.
+#[derive(Clone, Copy)]
+pub(super) struct SharedOutput(pub(super) *mut f32);
+
+impl SharedOutput {
+    /// # Safety
+    /// `offset` must lie inside the buffer.
+    pub(super) unsafe fn at(self, offset: usize) -> *mut f32 {
+        unsafe { self.0.add(offset) }
+    }
+}
+// SAFETY: tasks write disjoint ranges (see the convolution kernels); nothing reads the buffer meanwhile.
+unsafe impl Send for SharedOutput {}
+unsafe impl Sync for SharedOutput {}
+
 /// Where a convolution's kernel falls on its input: everything but the channel data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvGeometry {
@@ -124,6 +148,8 @@ impl ConvGeometry {
 pub(super) enum ConvPlan {
     /// Ungrouped: [`im2col`].
     Dense(ConvGeometry),
+    /// Ungrouped 3x3, stride 1: [`winograd`].
+    Winograd(ConvGeometry),
     /// One filter per channel: [`depthwise`].
     Depthwise(ConvGeometry),
 }
@@ -227,11 +253,15 @@ pub(super) fn conv2d_plan(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvPlan> {
         pad_begin,
         out_size,
     };
-    Some(if dense {
-        ConvPlan::Dense(geometry)
-    } else {
-        ConvPlan::Depthwise(geometry)
-    })
+    Some(
+        if dense && WINOGRAD.load(Ordering::Relaxed) && winograd::applies(&geometry) {
+            ConvPlan::Winograd(geometry)
+        } else if dense {
+            ConvPlan::Dense(geometry)
+        } else {
+            ConvPlan::Depthwise(geometry)
+        },
+    )
 }
 
 /// `activation(conv(x))`, where [`conv2d_plan`] gave `plan`. Input, weight and bias are read in
@@ -251,6 +281,10 @@ pub(super) fn conv2d(
     let (y, geometry) = match plan {
         ConvPlan::Dense(g) => {
             let y = im2col::conv2d(input.values(), batch, &g, weight.values(), bias, activation);
+            (y, g)
+        }
+        ConvPlan::Winograd(g) => {
+            let y = winograd::conv2d(input.values(), batch, &g, weight.values(), bias, activation);
             (y, g)
         }
         ConvPlan::Depthwise(g) => {
@@ -442,6 +476,20 @@ mod tests {
                 let x = input([2, 4, side, side + 3]) * 20.0;
                 assert_conv_matches(&conv, &x, &format!("{config:?} at {side}"));
             }
+        }
+    }
+
+    #[test]
+    fn wide_3x3_convolutions_take_winograd_and_match_burn() {
+        let device = inference_device();
+        for padding in [PaddingConfig2d::Same, PaddingConfig2d::Valid] {
+            let conv = Conv2dConfig::new([16, 24], [3, 3])
+                .with_padding(padding.clone())
+                .init(&device);
+            let x = input([2, 16, 11, 14]) * 4.0;
+            let plan = conv2d_plan(&conv, &x);
+            assert!(matches!(plan, Some(ConvPlan::Winograd(_))), "{plan:?}");
+            assert_conv_matches(&conv, &x, &format!("{padding:?}"));
         }
     }
 
