@@ -106,24 +106,31 @@ pub fn conv2d(
     output
 }
 
-/// One task's buffers, kept by its thread from task to task.
+/// A task's buffers, reused by the tasks that one worker runs in a row. Each may be longer
+/// than the task needs; only its start is used.
 #[derive(Default)]
 struct Workspace {
     /// `[16][channels][tiles]`: the transformed input tiles.
     tiles: Vec<f32>,
     /// `[16][filters][tiles]`: their products with the transformed filters.
     products: Vec<f32>,
-    /// One padded input row, then four split into even and odd columns; for the output, one
-    /// output row.
+    /// For the input, one padded row (`row_len`), then four rows split into even and odd
+    /// columns (`row_len / 2` each); for the output, one output row.
     rows: Vec<f32>,
 }
 
 impl Workspace {
     fn resize(&mut self, channels: usize, filters: usize, tiles: usize, row_len: usize) {
-        // Every value is written before it is read; `resize` only fills what it adds.
-        self.tiles.resize(POSITIONS * channels * tiles, 0.0);
-        self.products.resize(POSITIONS * filters * tiles, 0.0);
-        self.rows.resize(9 * row_len, 0.0);
+        // Every value is written before it is read, so buffers only grow, and only what they
+        // add is filled.
+        let grow = |buffer: &mut Vec<f32>, len: usize| {
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
+        };
+        grow(&mut self.tiles, POSITIONS * channels * tiles);
+        grow(&mut self.products, POSITIONS * filters * tiles);
+        grow(&mut self.rows, 5 * row_len);
     }
 }
 
