@@ -270,37 +270,14 @@ fn transform_output(
     // Whole positions at a time (every filter and tile): first the rows of `A^T m`, then their
     // columns, in place. Afterwards positions 0 and 1 hold each block's top-left and top-right
     // outputs, 4 and 5 its bottom-left and bottom-right.
-    let p = slices_of::<POSITIONS>(&mut work.products, filters * tiles);
-    let [
-        p0,
-        p1,
-        p2,
-        p3,
-        p4,
-        p5,
-        p6,
-        p7,
-        p8,
-        p9,
-        p10,
-        p11,
-        p12,
-        p13,
-        p14,
-        p15,
-    ] = p;
-    plus_both(p0, p4, p8);
-    plus_both(p1, p5, p9);
-    plus_both(p2, p6, p10);
-    plus_both(p3, p7, p11);
-    minus_both(p4, p8, p12);
-    minus_both(p5, p9, p13);
-    minus_both(p6, p10, p14);
-    minus_both(p7, p11, p15);
-    plus_both(p0, p1, p2);
-    minus_both(p1, p2, p3);
-    plus_both(p4, p5, p6);
-    minus_both(p5, p6, p7);
+    let mut p = slices_of::<POSITIONS>(&mut work.products, filters * tiles);
+    for column in 0..4 {
+        apply_output_transform(&mut p, [column, 4 + column, 8 + column, 12 + column]);
+    }
+    for row in [0, 4] {
+        apply_output_transform(&mut p, [row, row + 1, row + 2, row + 3]);
+    }
+    let [p0, p1, _, _, p4, p5, ..] = p;
     let outputs = [[&*p0, &*p1], [&*p4, &*p5]];
 
     let line = &mut work.rows[..2 * tiles_x];
@@ -331,17 +308,19 @@ fn transform_output(
     }
 }
 
-/// `a += b + c`, element by element.
-fn plus_both(a: &mut [f32], b: &[f32], c: &[f32]) {
-    for ((a, b), c) in a.iter_mut().zip(b).zip(c) {
-        *a += b + c;
-    }
-}
-
-/// `a -= b + c`, element by element.
-fn minus_both(a: &mut [f32], b: &[f32], c: &[f32]) {
-    for ((a, b), c) in a.iter_mut().zip(b).zip(c) {
-        *a -= b + c;
+/// `A^T` on four of the positions, element by element and in place: `m0 + m1 + m2` into the
+/// first, `m1 - m2 - m3` into the second (the other two are left as they were).
+fn apply_output_transform(positions: &mut [&mut [f32]; POSITIONS], which: [usize; 4]) {
+    let [m0, m1, m2, m3] = positions
+        .get_disjoint_mut(which)
+        .expect("distinct positions");
+    for (((m0, m1), m2), m3) in m0
+        .iter_mut()
+        .zip(m1.iter_mut())
+        .zip(m2.iter())
+        .zip(m3.iter())
+    {
+        (*m0, *m1) = (*m0 + (*m1 + *m2), *m1 - (*m2 + *m3));
     }
 }
 
