@@ -119,13 +119,16 @@ pub struct HeadRecipe {
     pub dropout: f64,
 }
 
-/// RMSprop as Keras 2.2.4 defines it (see `train::optimizer`).
+/// RMSprop as Keras defines it (see `train::optimizer`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OptimizerRecipe {
     pub learning_rate: f64,
     pub rho: f32,
     pub epsilon: f32,
+    /// `lr g / sqrt(a + eps)` (tf.keras 2.x, Keras 3) instead of the paper's Keras 2.2.4
+    /// `lr g / (sqrt(a) + eps)`: parameters with gradients below ~sqrt(eps) move less.
+    pub epsilon_in_sqrt: bool,
 }
 
 /// Keras' ReduceLROnPlateau on a validation figure, which also chooses the kept weights.
@@ -271,6 +274,7 @@ impl Default for OptimizerRecipe {
             learning_rate: 1e-4,
             rho: 0.9,
             epsilon: 1e-7,
+            epsilon_in_sqrt: false,
         }
     }
 }

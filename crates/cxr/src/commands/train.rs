@@ -75,6 +75,7 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   learning_rate = 1e-4
   rho = 0.9
   epsilon = 1e-7
+  epsilon_in_sqrt = false       # true: lr g / sqrt(a + eps), as tf.keras 2.x and Keras 3
 
   [schedule]                    # ReduceLROnPlateau; the monitor also picks the kept weights
   monitor = \"val_accuracy\"      # or \"val_loss\" (lower is better), \"val_auc\"
