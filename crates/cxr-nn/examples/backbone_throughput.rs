@@ -4,8 +4,8 @@
 //! Usage: backbone_throughput [--batch N] [--rounds N] [--unfolded] [--burn-kernels]
 //!                            [--no-winograd] [BACKBONE...]
 //! `--burn-kernels` runs every layer on burn's own kernels, without cxr's CPU ones
-//! (`backbones::kernels`), to measure what those add; `--no-winograd` runs 3x3 convolutions
-//! as image-to-column products, to measure what the Winograd kernel adds.
+//! (`backbones::kernels`), to measure what those add; `--no-winograd` runs 3x3, 1x7 and 7x1
+//! convolutions as image-to-column products, to measure what the Winograd kernels add.
 //! Prints one JSON line per backbone with the median images/s over the timed rounds. The
 //! weights are freshly initialised: the work per image does not depend on their values.
 

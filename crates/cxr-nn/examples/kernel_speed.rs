@@ -95,6 +95,8 @@ fn main() {
         (96, 96, [3, 3], 1, 35, true),
         (288, 384, [3, 3], 2, 35, false),
         (128, 128, [1, 7], 1, 17, true),
+        (160, 160, [7, 1], 1, 17, true),
+        (192, 192, [1, 7], 1, 17, true),
         (448, 384, [3, 3], 1, 8, true),
     ];
     for (cin, cout, kernel, stride, side, same) in convolutions {

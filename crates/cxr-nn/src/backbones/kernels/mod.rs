@@ -28,7 +28,8 @@ pub fn set_enabled(enabled: bool) {
     ENABLED.store(enabled, Ordering::Relaxed);
 }
 
-/// Off: 3x3 convolutions go through [`im2col`] too (for benchmarks of what [`winograd`] adds).
+/// Off: 3x3, 1x7 and 7x1 convolutions go through [`im2col`] too (for benchmarks of what
+/// [`winograd`] adds).
 static WINOGRAD: AtomicBool = AtomicBool::new(true);
 
 /// Turns the Winograd kernel on (the default) or off for the whole process.
@@ -148,7 +149,7 @@ impl ConvGeometry {
 pub(super) enum ConvPlan {
     /// Ungrouped: [`im2col`].
     Dense(ConvGeometry),
-    /// Ungrouped 3x3, stride 1: [`winograd`].
+    /// Ungrouped 3x3, 1x7 or 7x1, stride 1: [`winograd`].
     Winograd(ConvGeometry),
     /// One filter per channel: [`depthwise`].
     Depthwise(ConvGeometry),
@@ -480,16 +481,25 @@ mod tests {
     }
 
     #[test]
-    fn wide_3x3_convolutions_take_winograd_and_match_burn() {
+    fn wide_stride_1_convolutions_take_winograd_and_match_burn() {
         let device = inference_device();
-        for padding in [PaddingConfig2d::Same, PaddingConfig2d::Valid] {
-            let conv = Conv2dConfig::new([16, 24], [3, 3])
+        // 3x3 "same" and valid; 1x7 and 7x1 "same" and as torchvision pads them.
+        let cases = [
+            ([3, 3], PaddingConfig2d::Same),
+            ([3, 3], PaddingConfig2d::Valid),
+            ([1, 7], PaddingConfig2d::Same),
+            ([7, 1], PaddingConfig2d::Same),
+            ([1, 7], PaddingConfig2d::Explicit(0, 3, 0, 3)),
+            ([7, 1], PaddingConfig2d::Explicit(3, 0, 3, 0)),
+        ];
+        for (kernel, padding) in cases {
+            let conv = Conv2dConfig::new([16, 24], kernel)
                 .with_padding(padding.clone())
                 .init(&device);
             let x = input([2, 16, 11, 14]) * 4.0;
             let plan = conv2d_plan(&conv, &x);
             assert!(matches!(plan, Some(ConvPlan::Winograd(_))), "{plan:?}");
-            assert_conv_matches(&conv, &x, &format!("{padding:?}"));
+            assert_conv_matches(&conv, &x, &format!("{kernel:?} {padding:?}"));
         }
     }
 
