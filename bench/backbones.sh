@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Backbone inference throughput, images/s at each backbone's native size: cxr-nn on burn's
 # flex backend (BatchNorm folded, no autodiff; also without cxr's own CPU kernels, without its
-# Winograd kernels, and with BatchNorm unfolded) against PyTorch and Keras/TensorFlow on the same
-# machine in the same run (random weights on every side). Installs PyTorch via tools/reference/torch/setup.sh and
-# TensorFlow via tools/reference/keras/setup.sh.
+# Winograd kernels, and with BatchNorm unfolded) against PyTorch and Keras/TensorFlow on the
+# same machine in the same run (random weights on every side). Installs PyTorch via
+# tools/reference/torch/setup.sh and TensorFlow via tools/reference/keras/setup.sh.
 # This machine's speed drifts by tens of percent over minutes, so the frameworks run one
 # backbone at a time, side by side, and the whole set REPEATS times; each cell is the median
 # of its repeats.

@@ -32,7 +32,7 @@ pub fn set_enabled(enabled: bool) {
 /// [`winograd`] adds).
 static WINOGRAD: AtomicBool = AtomicBool::new(true);
 
-/// Turns the Winograd kernel on (the default) or off for the whole process.
+/// Turns the Winograd kernels on (the default) or off for the whole process.
 pub fn set_winograd_enabled(enabled: bool) {
     WINOGRAD.store(enabled, Ordering::Relaxed);
 }

@@ -5,8 +5,8 @@
 //! transform back to its 2x2 outputs. The transforms only add and halve, so results stay within
 //! a few float roundings of the direct convolution's. A tile row is a row of 2x2 blocks.
 
-use super::write_output_line;
 use super::{Activation, Algorithm, Geometry, Range, SharedOutput, Workspace, slices_of};
+use super::{padded_line, write_output_line};
 
 /// Input tile positions: a 4x4 tile of input makes a 2x2 block of output.
 const POSITIONS: usize = 16;
@@ -46,8 +46,6 @@ impl Algorithm for F2x2_3x3 {
         // Tile `tx` reads padded columns `2 tx .. 2 tx + 4`: even and odd columns `tx, tx + 1`.
         let half = tiles_x + 1;
         let (line, parts) = work.rows.split_at_mut(2 * half);
-        // Input column `j - pad_x` lands at padded column `j`.
-        let inside = pad_x.min(2 * half)..(pad_x + in_w).min(2 * half);
         let mut blocks = slices_of::<POSITIONS>(&mut work.tiles, channels * tiles);
 
         for (row_index, tile_row) in rows.enumerate() {
@@ -60,14 +58,7 @@ impl Algorithm for F2x2_3x3 {
                 let mut split = slices_of::<8>(&mut parts[..8 * half], half);
                 for r in 0..4 {
                     let iy = (2 * ty + r).wrapping_sub(pad_y);
-                    if iy < in_h {
-                        line[..inside.start].fill(0.0);
-                        line[inside.end..].fill(0.0);
-                        line[inside.clone()]
-                            .copy_from_slice(&plane[iy * in_w..][..inside.end - inside.start]);
-                    } else {
-                        line.fill(0.0);
-                    }
+                    padded_line(in_h, in_w, iy, pad_x, plane, line);
                     let [even, odd] = split.get_disjoint_mut([r, 4 + r]).expect("distinct");
                     for ((pair, e), o) in line
                         .chunks_exact(2)
@@ -199,7 +190,6 @@ fn apply_output_transform(positions: &mut [&mut [f32]; POSITIONS], which: [usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backbones::kernels::winograd::applies;
     use crate::backbones::kernels::winograd::tests::assert_matches_the_definition;
 
     #[test]
@@ -227,31 +217,5 @@ mod tests {
                 out_size,
             });
         }
-    }
-
-    #[test]
-    fn leaves_other_convolutions_alone() {
-        let g = Geometry {
-            in_channels: 32,
-            in_size: [9, 9],
-            out_channels: 32,
-            kernel: [3, 3],
-            stride: [1, 1],
-            pad_begin: [1, 1],
-            out_size: [9, 9],
-        };
-        assert!(applies(&g));
-        assert!(!applies(&Geometry {
-            stride: [2, 2],
-            ..g
-        }));
-        assert!(!applies(&Geometry {
-            kernel: [5, 5],
-            ..g
-        }));
-        assert!(!applies(&Geometry {
-            in_channels: 3,
-            ..g
-        }));
     }
 }

@@ -226,6 +226,20 @@ fn slices_of<const N: usize>(values: &mut [f32], len: usize) -> [&mut [f32]; N] 
     std::array::from_fn(|_| chunks.next().expect("N slices"))
 }
 
+/// Input row `iy` of `plane` (`in_h x in_w`) into `line`, shifted right by `pad_x`, with zeros
+/// where it has no value (all zeros when `iy` lies outside the map).
+fn padded_line(in_h: usize, in_w: usize, iy: usize, pad_x: usize, plane: &[f32], line: &mut [f32]) {
+    if iy >= in_h {
+        line.fill(0.0);
+        return;
+    }
+    let inside = pad_x.min(line.len())..(pad_x + in_w).min(line.len());
+    line[..inside.start].fill(0.0);
+    line[inside.end..].fill(0.0);
+    let len = inside.len();
+    line[inside].copy_from_slice(&plane[iy * in_w..][..len]);
+}
+
 /// Adds `bias`, applies `activation` and copies `line` to output offset `first`.
 ///
 /// # Safety
@@ -280,5 +294,34 @@ pub(super) mod tests {
             &unbiased,
         );
         assert!(worst < 1e-5, "{g:?} without bias: {worst}");
+    }
+
+    #[test]
+    fn takes_wide_stride_1_3x3_1x7_and_7x1_convolutions_only() {
+        let g = Geometry {
+            in_channels: 32,
+            in_size: [9, 9],
+            out_channels: 32,
+            kernel: [3, 3],
+            stride: [1, 1],
+            pad_begin: [1, 1],
+            out_size: [9, 9],
+        };
+        assert!(applies(&g));
+        assert!(!applies(&Geometry {
+            stride: [2, 2],
+            ..g
+        }));
+        for kernel in [[1, 7], [7, 1]] {
+            assert!(applies(&Geometry { kernel, ..g }));
+        }
+        assert!(!applies(&Geometry {
+            kernel: [5, 5],
+            ..g
+        }));
+        assert!(!applies(&Geometry {
+            in_channels: 3,
+            ..g
+        }));
     }
 }
