@@ -281,8 +281,8 @@ mod tests {
                 out_size: [out_columns, out_rows],
                 ..along_rows
             };
-            assert_matches_the_definition(&along_rows);
-            assert_matches_the_definition(&along_columns);
+            assert_matches_the_definition(&F2_7::ALONG_ROWS, &along_rows, 1e-5);
+            assert_matches_the_definition(&F2_7::ALONG_COLUMNS, &along_columns, 1e-5);
         }
     }
 

@@ -207,15 +207,19 @@ mod tests {
             (16, 16, [1, 1], [30, 300], [30, 300]),
         ];
         for (channels, filters, pad_begin, in_size, out_size) in cases {
-            assert_matches_the_definition(&Geometry {
-                in_channels: channels,
-                in_size,
-                out_channels: filters,
-                kernel: [3, 3],
-                stride: [1, 1],
-                pad_begin,
-                out_size,
-            });
+            assert_matches_the_definition(
+                &F2x2_3x3,
+                &Geometry {
+                    in_channels: channels,
+                    in_size,
+                    out_channels: filters,
+                    kernel: [3, 3],
+                    stride: [1, 1],
+                    pad_begin,
+                    out_size,
+                },
+                1e-5,
+            );
         }
     }
 }
