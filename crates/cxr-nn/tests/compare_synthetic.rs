@@ -70,8 +70,25 @@ fn two_backbones_on_the_same_folds_then_a_resumed_comparison_retrains_nothing_fi
             assert!(test.difference <= 0.0, "the best has the highest AUC");
         }
     }
+    // Both rows as one ensemble: its scores are neither row's, and it costs what both do.
+    let ensemble = report.ensemble.as_ref().expect("an ensemble of two rows");
+    assert_eq!(ensemble.members, ["efficientnet-lite0", "alexnet"]);
+    let auc = ensemble.pooled_auc.expect("ensemble AUC").value;
+    assert!((0.0..=1.0).contains(&auc), "ensemble AUC {auc}");
+    assert_eq!(ensemble.who.thresholds.len(), 3);
+    let parameters: usize = report.results.iter().map(|r| r.costs.parameters).sum();
+    assert_eq!(ensemble.parameters, parameters);
+    let slowest = report.results.iter().map(|r| r.costs.images_per_second);
+    assert!(ensemble.images_per_second < slowest.fold(f64::INFINITY, f64::min));
+    let best = report.results.iter().find(|r| r.backbone == report.best);
+    let best_auc = best.and_then(|r| r.pooled_auc).expect("best AUC").value;
+    assert!((ensemble.versus_best.difference - (auc - best_auc)).abs() < 1e-9);
     let out = &request.out;
     let md = std::fs::read_to_string(out.join(REPORT_MD)).expect("report.md");
+    assert!(
+        md.contains("| ensemble of every row (mean logit) |"),
+        "{md}"
+    );
     assert!(md.contains("| efficientnet-lite0 | pretrained |"), "{md}");
     assert!(md.contains("| alexnet | from scratch |"), "{md}");
     assert!(md.contains("| GMACs |"), "{md}");

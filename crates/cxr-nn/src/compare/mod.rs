@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backbones::BackboneKind;
 use crate::classifier::HeadConfig;
-use crate::train::crossval::{CrossValidation, FoldScores, Spread};
+use crate::train::crossval::{self, CrossValidation, FoldScores, Spread};
 use crate::train::log::EpochRecord;
 use crate::train::recipe::Recipe;
 use crate::train::{CacheDirs, MODEL_FILE, TrainError, TrainRequest, pseudo_labels, train};
@@ -142,6 +142,27 @@ pub struct CompareReport {
     pub best: String,
     pub images: usize,
     pub results: Vec<BackboneResult>,
+    /// Every row together (mean logit), where there are two or more binary rows.
+    #[serde(default)]
+    pub ensemble: Option<EnsembleResult>,
+}
+
+/// The rows' held-out scores averaged image by image on the logit scale
+/// ([`crossval::mean_logit_ensemble`]): what an ensemble of the compared models would score
+/// on the same folds. Its costs are its members' added up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleResult {
+    pub members: Vec<String>,
+    pub auc: Spread,
+    pub auc_ci: Estimate,
+    pub pooled_auc: Option<Estimate>,
+    pub who: WhoPoint,
+    pub parameters: usize,
+    pub giga_macs: Option<f64>,
+    /// One image through every member in turn.
+    pub images_per_second: f64,
+    /// DeLong's paired test of the ensemble's pooled scores against the best row's.
+    pub versus_best: PairedAucTest,
 }
 
 /// Trains what is not yet trained, measures what is not yet measured, and writes the report.
@@ -443,7 +464,48 @@ fn summarise(request: &CompareRequest, done: &[Trained]) -> Result<CompareReport
         best: best.name.clone(),
         images: labels.len(),
         results,
+        ensemble: ensemble(done, &best_scores, &labels)?,
     })
+}
+
+/// Every row of `done` as one ensemble, tested against the best row's pooled `best_scores`;
+/// `None` for a single row or a multi-class comparison.
+fn ensemble(
+    done: &[Trained],
+    best_scores: &[f64],
+    labels: &[bool],
+) -> Result<Option<EnsembleResult>, CompareError> {
+    let binary = done.iter().all(|t| t.cross_validation.classes.is_none());
+    if done.len() < 2 || !binary {
+        return Ok(None);
+    }
+    let members: Vec<&CrossValidation> = done.iter().map(|t| &t.cross_validation).collect();
+    let metrics_error = |source| CompareError::Metrics {
+        backbone: "ensemble".into(),
+        source,
+    };
+    let cv = match crossval::mean_logit_ensemble(&members) {
+        Some(cv) => cv?,
+        // `summarise` has checked that the rows held out the same images.
+        None => return Ok(None),
+    };
+    let scores: Vec<f64> = cv
+        .scores
+        .iter()
+        .flat_map(|f| f.test_scores.clone())
+        .collect();
+    let costs = done.iter().map(|t| &t.costs);
+    Ok(Some(EnsembleResult {
+        members: done.iter().map(|t| t.name.clone()).collect(),
+        auc_ci: mean_interval(&cv.auc, cv.folds.len()),
+        auc: cv.auc.clone(),
+        pooled_auc: cv.pooled.auc,
+        who: who_point(&cv.scores).map_err(metrics_error)?,
+        parameters: costs.clone().map(|c| c.parameters).sum(),
+        giga_macs: costs.clone().map(|c| c.giga_macs).sum(),
+        images_per_second: 1.0 / costs.map(|c| 1.0 / c.images_per_second).sum::<f64>(),
+        versus_best: delong_paired_test(&scores, best_scores, labels).map_err(metrics_error)?,
+    }))
 }
 
 /// Each fold's threshold for sensitivity >= 0.90 on its validation images, applied to its

@@ -137,6 +137,22 @@ fn markdown(report: &CompareReport) -> String {
             versus_main
         );
     }
+    if let Some(e) = &report.ensemble {
+        let _ = writeln!(
+            md,
+            "| ensemble of every row (mean logit) | | {} | {} | {} | {} | {} | {:.2} M | {} | | {:.1} | | | {:+.3}, p = {:.3} | - |",
+            estimate(Some(e.auc_ci)),
+            estimate(e.pooled_auc),
+            estimate(e.who.accuracy),
+            estimate(e.who.sensitivity),
+            estimate(e.who.specificity),
+            e.parameters as f64 / 1e6,
+            e.giga_macs.map_or("-".to_string(), |g| format!("{g:.2}")),
+            e.images_per_second,
+            e.versus_best.difference,
+            e.versus_best.p_value
+        );
+    }
     let _ = writeln!(
         md,
         "\nWHO operating point: per fold, the highest threshold with sensitivity >= 0.90 on that \
@@ -144,7 +160,10 @@ fn markdown(report: &CompareReport) -> String {
          (Wilson intervals). \"vs best\": DeLong's paired test of the pooled out-of-fold scores \
          against {}'s; \"vs main recipe\", for a variant's row, against the same backbone with the main \
          recipe. GMACs: billions of multiply-accumulates per image in the trunk's \
-         convolutions at the input size (torchvision's \"GFLOPS\"). Backbones marked \"from scratch\" have no pretrained weights here: they \
+         convolutions at the input size (torchvision's \"GFLOPS\"). The ensemble row averages \
+         every row's held-out scores image by image on the logit scale (its WHO thresholds \
+         chosen on the averaged validation scores too); its parameters, GMACs and images/s are \
+         those of running every member in turn. Backbones marked \"from scratch\" have no pretrained weights here: they \
          start from random weights and phase 2 trains every stage. images/s: {} forward passes \
          of {} images at the input size, BatchNorm folded, on this machine (the classifier \
          alone: a recipe that crops to the lungs also runs the lung model on every image). Peak RSS: the whole \

@@ -56,27 +56,38 @@ pub fn summarise(
     labels: &Labels,
     class_names: Option<&[String]>,
 ) -> Result<CrossValidation, TrainError> {
-    let mut folds = Vec::new();
     let mut scores = Vec::new();
-    let (mut all_scores, mut all_labels) = (Vec::new(), Vec::new());
     let (mut all_rows, mut all_classes) = (Vec::new(), Vec::new());
     let labels_of = |indices: &[usize]| labels.screening(indices);
-    for (k, (partition, outcome)) in partitions.iter().zip(outcomes).enumerate() {
+    for (partition, outcome) in partitions.iter().zip(outcomes) {
         all_rows.extend_from_slice(&outcome.test_classes);
         all_classes.extend(labels.classes_of(&partition.test));
-        let fold_labels = labels_of(&partition.test);
-        let name = format!("fold {} held out ({} images)", k + 1, fold_labels.len());
-        folds.push(validation(&name, &outcome.test_scores, &fold_labels)?);
-        all_scores.extend_from_slice(&outcome.test_scores);
-        all_labels.extend_from_slice(&fold_labels);
         scores.push(FoldScores {
             val: partition.val.clone(),
             val_labels: labels_of(&partition.val),
             val_scores: outcome.val_scores.clone(),
             test: partition.test.clone(),
-            test_labels: fold_labels,
+            test_labels: labels_of(&partition.test),
             test_scores: outcome.test_scores.clone(),
         });
+    }
+    let mut cross_validation = from_scores(scores)?;
+    if let Some(class_names) = class_names {
+        let name = &cross_validation.pooled.name;
+        cross_validation.classes = Some(class_figures(name, class_names, &all_rows, &all_classes)?);
+    }
+    Ok(cross_validation)
+}
+
+/// The figures of held-out scores, fold by fold and pooled (screening figures only).
+pub fn from_scores(scores: Vec<FoldScores>) -> Result<CrossValidation, TrainError> {
+    let mut folds = Vec::new();
+    let (mut all_scores, mut all_labels) = (Vec::new(), Vec::new());
+    for (k, fold) in scores.iter().enumerate() {
+        let name = format!("fold {} held out ({} images)", k + 1, fold.test.len());
+        folds.push(validation(&name, &fold.test_scores, &fold.test_labels)?);
+        all_scores.extend_from_slice(&fold.test_scores);
+        all_labels.extend_from_slice(&fold.test_labels);
     }
     let name = format!(
         "{}-fold cross-validation, out-of-fold scores pooled ({} images)",
@@ -84,10 +95,6 @@ pub fn summarise(
         all_scores.len()
     );
     let pooled = validation(&name, &all_scores, &all_labels)?;
-    let classes = match class_names {
-        Some(class_names) => Some(class_figures(&name, class_names, &all_rows, &all_classes)?),
-        None => None,
-    };
     let spread = |value: fn(&Validation) -> Option<f64>| {
         spread(&folds.iter().filter_map(value).collect::<Vec<_>>())
     };
@@ -99,8 +106,52 @@ pub fn summarise(
         folds,
         pooled,
         scores,
-        classes,
+        classes: None,
     })
+}
+
+/// The cross-validation of an ensemble of models trained on the same folds: each image's
+/// probability is the mean of the members' on the logit scale (an average of log-odds, so one
+/// very confident member does not outvote the rest as it would through the mean probability).
+/// `None` when the members did not score the same images in the same folds.
+pub fn mean_logit_ensemble(
+    members: &[&CrossValidation],
+) -> Option<Result<CrossValidation, TrainError>> {
+    let first = members.first()?;
+    let same_folds = |cv: &&CrossValidation| {
+        cv.scores.len() == first.scores.len()
+            && cv.scores.iter().zip(&first.scores).all(|(a, b)| {
+                (&a.val, &a.val_labels, &a.test, &a.test_labels)
+                    == (&b.val, &b.val_labels, &b.test, &b.test_labels)
+            })
+    };
+    if !members.iter().all(same_folds) {
+        return None;
+    }
+    let mean = |of: fn(&FoldScores) -> &Vec<f64>, fold: usize| -> Vec<f64> {
+        let n = of(&first.scores[fold]).len();
+        (0..n)
+            .map(|i| {
+                let logits = members.iter().map(|cv| logit(of(&cv.scores[fold])[i]));
+                let mean = logits.sum::<f64>() / members.len() as f64;
+                1.0 / (1.0 + (-mean).exp())
+            })
+            .collect()
+    };
+    let scores = (0..first.scores.len())
+        .map(|fold| FoldScores {
+            val_scores: mean(|f| &f.val_scores, fold),
+            test_scores: mean(|f| &f.test_scores, fold),
+            ..first.scores[fold].clone()
+        })
+        .collect();
+    Some(from_scores(scores))
+}
+
+/// `ln(p / (1 - p))`, with `p` kept off 0 and 1 (a saturated sigmoid) so that it stays finite.
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-7, 1.0 - 1e-7);
+    (p / (1.0 - p)).ln()
 }
 
 fn spread(values: &[f64]) -> Spread {
@@ -118,6 +169,42 @@ fn spread(values: &[f64]) -> Spread {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fold(test_scores: Vec<f64>) -> FoldScores {
+        FoldScores {
+            val: vec![0, 1],
+            val_labels: vec![false, true],
+            val_scores: vec![0.3, 0.6],
+            test: vec![2, 3, 4, 5],
+            test_labels: vec![false, true, false, true],
+            test_scores,
+        }
+    }
+
+    #[test]
+    fn an_ensemble_averages_log_odds_fold_by_fold() {
+        // Member a ranks one pair wrong, member b another; together they rank every pair right.
+        let a = from_scores(vec![fold(vec![0.1, 0.9, 0.5, 0.4])]).expect("a");
+        let b = from_scores(vec![fold(vec![0.5, 0.6, 0.2, 0.45])]).expect("b");
+        let ensemble = mean_logit_ensemble(&[&a, &b])
+            .expect("same folds")
+            .expect("figures");
+        let scores = &ensemble.scores[0].test_scores;
+        let odds = |p: f64| p / (1.0 - p);
+        // The geometric mean of the odds: sqrt(1/9 * 1) = 1/3, i.e. p = 0.25.
+        assert!((scores[0] - 0.25).abs() < 1e-12, "{scores:?}");
+        assert!((odds(scores[1]) - (9.0f64 * 1.5).sqrt()).abs() < 1e-9);
+        assert!((ensemble.scores[0].val_scores[0] - 0.3).abs() < 1e-12);
+        let auc = |cv: &CrossValidation| cv.pooled.auc.expect("AUC").value;
+        assert_eq!((auc(&a), auc(&b)), (0.75, 0.75));
+        assert_eq!(auc(&ensemble), 1.0);
+
+        // Members that held out other images do not make an ensemble.
+        let mut other = fold(vec![0.1, 0.9, 0.5, 0.4]);
+        other.test = vec![5, 4, 3, 2];
+        let other = from_scores(vec![other]).expect("other");
+        assert!(mean_logit_ensemble(&[&a, &other]).is_none());
+    }
 
     #[test]
     fn spread_uses_the_sample_standard_deviation() {
