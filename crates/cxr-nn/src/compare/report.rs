@@ -104,7 +104,7 @@ fn markdown(report: &CompareReport) -> String {
     );
     let _ = writeln!(md, "|{}", "---|".repeat(15));
     for r in &report.results {
-        let paired = |t: &PairedAucTest| format!("{:+.3}, p = {:.3}", t.difference, t.p_value);
+        let paired = |t: &PairedAucTest| format!("{:+.3}, {}", t.difference, p_value(t.p_value));
         let versus = r.versus_best.as_ref().map_or("best".to_string(), paired);
         let versus_main = r.versus_main.as_ref().map_or("-".to_string(), paired);
         let memory = match (r.costs.peak_rss_mib, r.costs.baseline_rss_mib) {
@@ -140,7 +140,7 @@ fn markdown(report: &CompareReport) -> String {
     if let Some(e) = &report.ensemble {
         let _ = writeln!(
             md,
-            "| ensemble of every row (mean logit) | | {} | {} | {} | {} | {} | {:.2} M | {} | | {:.1} | | | {:+.3}, p = {:.3} | - |",
+            "| ensemble of every row (mean logit) | | {} | {} | {} | {} | {} | {:.2} M | {} | | {:.1} | | | {:+.3}, {} | - |",
             estimate(Some(e.auc_ci)),
             estimate(e.pooled_auc),
             estimate(e.who.accuracy),
@@ -150,7 +150,7 @@ fn markdown(report: &CompareReport) -> String {
             e.giga_macs.map_or("-".to_string(), |g| format!("{g:.2}")),
             e.images_per_second,
             e.versus_best.difference,
-            e.versus_best.p_value
+            p_value(e.versus_best.p_value)
         );
     }
     let _ = writeln!(
@@ -178,8 +178,28 @@ fn markdown(report: &CompareReport) -> String {
     md
 }
 
+/// `p = 0.042`, or `p < 0.001` where three decimals would read zero.
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".to_string()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
 fn estimate(e: Option<Estimate>) -> String {
     e.map_or("-".to_string(), |e| {
         format!("{:.3} [{:.3}, {:.3}]", e.value, e.lower, e.upper)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiny_p_values_do_not_read_as_zero() {
+        assert_eq!(p_value(0.0004), "p < 0.001");
+        assert_eq!(p_value(0.0421), "p = 0.042");
+    }
 }

@@ -17,8 +17,8 @@ use rayon::prelude::*;
 use super::{Activation, ConvGeometry as Geometry, SharedOutput};
 
 /// F(4x4, 3x3) from this output size on, F(2x2, 3x3) below. On 147 and 73 px maps (Inception
-/// V3's stem) F(4x4, 3x3) ran 1.3-1.6x as fast as F(2x2, 3x3) (`kernel_speed`); on 35 px maps
-/// they measured alike, and on 8 px maps (a tile's four outputs mostly padding) it was slower.
+/// V3's stem) F(4x4, 3x3) ran 1.0-1.4x as fast as F(2x2, 3x3) (`kernel_speed`, each against
+/// im2col in the same run); on 35 px maps no faster, on 8 px maps slower (tiles mostly padding).
 const LARGE_MAP: usize = 64;
 
 /// Tiles per task, at most: wide enough for the matrix kernel to run at speed, while a task's
