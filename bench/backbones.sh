@@ -32,7 +32,7 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for repeat in $(seq "$repeats"); do
   for backbone in "${backbones[@]}"; do
-    # Untimed: the first run after the Python peers still came out up to 40 % slower than the
+    # Untimed: the first run after the Python peers still came out up to 27 % slower than the
     # same configuration right after it (MobileNetV2 and EfficientNet-Lite, which have no
     # Winograd layers, ran faster "without Winograd" in every repeat of session 16's bench).
     "$rust" --batch "$batch" --rounds 1 "$backbone" > /dev/null
