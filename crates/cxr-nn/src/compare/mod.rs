@@ -410,13 +410,7 @@ fn summarise(request: &CompareRequest, done: &[Trained]) -> Result<CompareReport
             ),
         });
     }
-    let pooled = |t: &Trained| -> (Vec<f64>, Vec<bool>) {
-        let folds = &t.cross_validation.scores;
-        (
-            folds.iter().flat_map(|f| f.test_scores.clone()).collect(),
-            folds.iter().flat_map(|f| f.test_labels.clone()).collect(),
-        )
-    };
+    let pooled = |t: &Trained| crossval::pooled(&t.cross_validation.scores);
     let auc_of = |t: &Trained| t.cross_validation.pooled.auc.map_or(f64::NAN, |e| e.value);
     let best = done
         .iter()
@@ -489,11 +483,7 @@ fn ensemble(
         // `summarise` has checked that the rows held out the same images.
         None => return Ok(None),
     };
-    let scores: Vec<f64> = cv
-        .scores
-        .iter()
-        .flat_map(|f| f.test_scores.clone())
-        .collect();
+    let (scores, _) = crossval::pooled(&cv.scores);
     let costs = done.iter().map(|t| &t.costs);
     Ok(Some(EnsembleResult {
         members: done.iter().map(|t| t.name.clone()).collect(),

@@ -82,13 +82,11 @@ pub fn summarise(
 /// The figures of held-out scores, fold by fold and pooled (screening figures only).
 pub fn from_scores(scores: Vec<FoldScores>) -> Result<CrossValidation, TrainError> {
     let mut folds = Vec::new();
-    let (mut all_scores, mut all_labels) = (Vec::new(), Vec::new());
     for (k, fold) in scores.iter().enumerate() {
         let name = format!("fold {} held out ({} images)", k + 1, fold.test.len());
         folds.push(validation(&name, &fold.test_scores, &fold.test_labels)?);
-        all_scores.extend_from_slice(&fold.test_scores);
-        all_labels.extend_from_slice(&fold.test_labels);
     }
+    let (all_scores, all_labels) = pooled(&scores);
     let name = format!(
         "{}-fold cross-validation, out-of-fold scores pooled ({} images)",
         folds.len(),
@@ -108,6 +106,13 @@ pub fn from_scores(scores: Vec<FoldScores>) -> Result<CrossValidation, TrainErro
         scores,
         classes: None,
     })
+}
+
+/// Every fold's held-out scores and labels, one fold after another.
+pub fn pooled(scores: &[FoldScores]) -> (Vec<f64>, Vec<bool>) {
+    let scores_of = scores.iter().flat_map(|f| f.test_scores.iter().copied());
+    let labels_of = scores.iter().flat_map(|f| f.test_labels.iter().copied());
+    (scores_of.collect(), labels_of.collect())
 }
 
 /// The cross-validation of an ensemble of models trained on the same folds: each image's

@@ -37,15 +37,7 @@ pub fn conv2d(
     let [out_h, out_w] = g.out_size;
     let image_len = g.in_channels * in_h * in_w;
     let out_len = g.out_channels * g.out_pixels();
-    assert_eq!(x.len(), batch * image_len, "input length");
-    assert_eq!(
-        weight.len(),
-        g.out_channels * g.patch_len(),
-        "weight length"
-    );
-    if let Some(bias) = bias {
-        assert_eq!(bias.len(), g.out_channels, "bias length");
-    }
+    g.assert_dense_operands(batch, x, weight, bias);
 
     let rows_per_tile = (TILE_FLOATS / g.patch_len())
         .max(MIN_TILE_PIXELS)

@@ -135,6 +135,25 @@ impl ConvGeometry {
         self.out_size[0] * self.out_size[1]
     }
 
+    /// Panics unless `x` (`batch` images), `weight` and `bias` have the lengths of a dense
+    /// convolution of this geometry.
+    fn assert_dense_operands(&self, batch: usize, x: &[f32], weight: &[f32], bias: Option<&[f32]>) {
+        let [in_h, in_w] = self.in_size;
+        assert_eq!(
+            x.len(),
+            batch * self.in_channels * in_h * in_w,
+            "input length"
+        );
+        assert_eq!(
+            weight.len(),
+            self.out_channels * self.patch_len(),
+            "weight length"
+        );
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), self.out_channels, "bias length");
+        }
+    }
+
     /// A 1x1, stride-1, unpadded convolution: its input is already the matrix of columns.
     fn reads_input_as_columns(&self) -> bool {
         self.kernel == [1, 1]

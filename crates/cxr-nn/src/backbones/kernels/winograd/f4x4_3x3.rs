@@ -233,7 +233,7 @@ fn output_axis(positions: &mut [&mut [f32]; POSITIONS], which: [usize; SIDE]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backbones::kernels::winograd::tests::assert_matches_the_definition;
+    use crate::backbones::kernels::winograd::tests::assert_3x3_cases_match_the_definition;
 
     #[test]
     fn matches_the_definition_for_padding_odd_sizes_and_batches() {
@@ -249,21 +249,7 @@ mod tests {
             (17, 19, [1, 1], [3, 61], [3, 61]),
             (16, 16, [1, 1], [30, 300], [30, 300]),
         ];
-        for (channels, filters, pad_begin, in_size, out_size) in cases {
-            assert_matches_the_definition(
-                &F4x4_3x3,
-                &Geometry {
-                    in_channels: channels,
-                    in_size,
-                    out_channels: filters,
-                    kernel: [3, 3],
-                    stride: [1, 1],
-                    pad_begin,
-                    out_size,
-                },
-                4e-5,
-            );
-        }
+        assert_3x3_cases_match_the_definition(&F4x4_3x3, &cases, 4e-5);
     }
 
     #[test]

@@ -117,14 +117,9 @@ fn run(
     let g = *geometry;
     let positions = algorithm.positions();
     let (channels, filters) = (g.in_channels, g.out_channels);
-    let [in_h, in_w] = g.in_size;
     let [out_h, out_w] = g.out_size;
-    assert_eq!(x.len(), batch * channels * in_h * in_w, "input length");
+    g.assert_dense_operands(batch, x, weight, bias);
     let taps = g.kernel[0] * g.kernel[1];
-    assert_eq!(weight.len(), filters * channels * taps, "weight length");
-    if let Some(bias) = bias {
-        assert_eq!(bias.len(), filters, "bias length");
-    }
 
     let transformed_weight = transform_filters(algorithm, weight, filters, channels, taps);
     let (rows_per_image, row_tiles) = algorithm.tiling(&g);
@@ -332,6 +327,29 @@ pub(super) mod tests {
             &unbiased,
         );
         assert!(worst < tolerance, "{g:?} without bias: {worst}");
+    }
+
+    /// A 3x3 test case: channels, filters, pad_begin, input size, output size.
+    pub(super) type Case3x3 = (usize, usize, [usize; 2], [usize; 2], [usize; 2]);
+
+    /// [`assert_matches_the_definition`] for each of `cases`.
+    pub(super) fn assert_3x3_cases_match_the_definition(
+        algorithm: &dyn Algorithm,
+        cases: &[Case3x3],
+        tolerance: f32,
+    ) {
+        for &(channels, filters, pad_begin, in_size, out_size) in cases {
+            let g = Geometry {
+                in_channels: channels,
+                in_size,
+                out_channels: filters,
+                kernel: [3, 3],
+                stride: [1, 1],
+                pad_begin,
+                out_size,
+            };
+            assert_matches_the_definition(algorithm, &g, tolerance);
+        }
     }
 
     #[test]
