@@ -10,14 +10,19 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::store::burn_pack::Tensor as StoredTensor;
+use burn::store::{
+    FloatCastAdapter, ModuleAdapter, ModuleContext, ModuleSnapshot, SafetensorsStore, bridge,
+};
+use burn::tensor::DType;
 use cxr_core::dataset::ClassNames;
 use cxr_core::metrics::{ClassFigures, Estimate};
 use cxr_core::preprocess::PreprocessSpec;
 use serde::{Deserialize, Serialize};
 
-/// The card format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The card format this build writes and the newest it reads. Format 2 added ensembles
+/// (`members`) and half-precision weights (`weights`); format 1 cards read unchanged.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Metadata key of the JSON model card in the safetensors header.
 const CARD_KEY: &str = "cxr.model_card";
@@ -51,6 +56,34 @@ pub struct Architecture {
     /// `dropout` 0.5), read by the code that builds the network.
     #[serde(default)]
     pub params: BTreeMap<String, f64>,
+}
+
+/// `Architecture::network` of an ensemble; its members are listed in `ModelCard::members`.
+pub const ENSEMBLE_NETWORK: &str = "ensemble";
+
+/// One network of an ensemble and the preprocessing that feeds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub architecture: Architecture,
+    pub preprocess: PreprocessSpec,
+}
+
+/// How a model file stores its weights. Either way they are loaded as f32.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightPrecision {
+    #[default]
+    F32,
+    /// Kernels and weight matrices in IEEE half precision (half the file); vectors (biases,
+    /// BatchNorm statistics, whose variances underflow in f16) stay f32.
+    F16,
+}
+
+impl WeightPrecision {
+    fn is_f32(&self) -> bool {
+        *self == WeightPrecision::F32
+    }
 }
 
 /// A named decision threshold on the model's probability, and what it achieved where it was
@@ -117,8 +150,16 @@ pub struct ModelCard {
     pub format_version: u32,
     pub kind: ModelKind,
     pub architecture: Architecture,
-    /// The one preprocessing path's spec: how a file becomes this model's input.
+    /// The one preprocessing path's spec: how a file becomes this model's input (an
+    /// ensemble's first member's; each member's own is in `members`).
     pub preprocess: PreprocessSpec,
+    /// The networks of an ensemble, whose screening log-odds are averaged; their tensors are
+    /// stored under `members.K.`. Empty for a single network (`architecture`, `preprocess`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Member>,
+    /// How the weights are stored.
+    #[serde(default, skip_serializing_if = "WeightPrecision::is_f32")]
+    pub weights: WeightPrecision,
     /// Class names by label index (negative first).
     pub classes: Vec<String>,
     /// The classes a screening refers, for a model with a softmax head over `classes`; empty
@@ -153,6 +194,8 @@ impl ModelCard {
             kind,
             architecture,
             preprocess,
+            members: Vec::new(),
+            weights: WeightPrecision::F32,
             classes,
             refer: Vec::new(),
             operating_points: Vec::new(),
@@ -164,6 +207,27 @@ impl ModelCard {
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             notice: NOTICE.to_string(),
         }
+    }
+
+    /// The networks the card describes, with their preprocessing: an ensemble's members, or
+    /// the one network.
+    pub fn networks(&self) -> Vec<Member> {
+        match self.members.is_empty() {
+            true => vec![Member {
+                architecture: self.architecture.clone(),
+                preprocess: self.preprocess.clone(),
+            }],
+            false => self.members.clone(),
+        }
+    }
+
+    /// The network's name, or an ensemble's members' names joined by " + ".
+    pub fn network_name(&self) -> String {
+        self.networks()
+            .iter()
+            .map(|member| member.architecture.network.as_str())
+            .collect::<Vec<_>>()
+            .join(" + ")
     }
 
     /// The operating point called `name`.
@@ -266,6 +330,9 @@ pub fn save<M: Module>(path: &Path, module: &M, card: &ModelCard) -> Result<(), 
     let mut store = SafetensorsStore::from_file(temp.path())
         .metadata(CARD_KEY, card_json)
         .overwrite(true);
+    if card.weights == WeightPrecision::F16 {
+        store = store.with_to_adapter(HalfPrecisionMatrices);
+    }
     module
         .save_into(&mut store)
         .map_err(|err| ModelFileError::Write {
@@ -319,13 +386,35 @@ pub fn read_card(path: &Path) -> Result<ModelCard, ModelFileError> {
     parse_card(path, json)
 }
 
+/// Stores f32 tensors of two or more dimensions (kernels, weight matrices) as f16.
+#[derive(Debug, Clone, Copy)]
+struct HalfPrecisionMatrices;
+
+impl ModuleAdapter for HalfPrecisionMatrices {
+    fn adapt(&self, tensor: StoredTensor, _ctx: ModuleContext<'_>) -> StoredTensor {
+        if tensor.dtype != DType::F32 || tensor.shape.num_dims() < 2 {
+            return tensor;
+        }
+        let (name, shape) = (tensor.name.clone(), tensor.shape.clone());
+        bridge::map_data(tensor, name, DType::F16, shape, |data| {
+            data.convert_dtype(DType::F16)
+        })
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(*self)
+    }
+}
+
 /// Loads the tensors of the file at `path` into `module` (built from the card, e.g. by
-/// [`read_card`] first) after checking the card's format and kind. Every tensor must fit:
-/// nothing is loaded partially.
+/// [`read_card`] first) after checking the card's format and kind. Every tensor must fit and
+/// every stored tensor must be used, except those `ignorable` names: nothing is loaded
+/// partially. Half-precision weights are widened to f32.
 pub fn load_into<M: Module>(
     mut module: M,
     path: &Path,
     expected: ModelKind,
+    ignorable: impl Fn(&str) -> bool,
 ) -> Result<(M, ModelCard), ModelFileError> {
     let card = read_card(path)?;
     if card.kind != expected {
@@ -337,7 +426,8 @@ pub fn load_into<M: Module>(
     }
     let mut store = SafetensorsStore::from_file(path)
         .allow_partial(true)
-        .validate(false);
+        .validate(false)
+        .with_from_adapter(FloatCastAdapter::to(DType::F32));
     let mismatch = |details: String| ModelFileError::TensorMismatch {
         path: path.to_path_buf(),
         network: card.architecture.network.clone(),
@@ -346,7 +436,7 @@ pub fn load_into<M: Module>(
     let result = module
         .load_from(&mut store)
         .map_err(|err| mismatch(format!("  {err}")))?;
-    crate::import::require_complete(&result, |_| false).map_err(mismatch)?;
+    crate::import::require_complete(&result, ignorable).map_err(mismatch)?;
     Ok((module, card))
 }
 
@@ -369,12 +459,14 @@ fn parse_card(path: &Path, json: &str) -> Result<ModelCard, ModelFileError> {
         });
     }
     let card: ModelCard = serde_json::from_str(json).map_err(bad_card)?;
-    card.preprocess
-        .validate()
-        .map_err(|err| ModelFileError::BadCard {
+    for network in
+        std::iter::once(&card.preprocess).chain(card.members.iter().map(|m| &m.preprocess))
+    {
+        network.validate().map_err(|err| ModelFileError::BadCard {
             path: path.to_path_buf(),
             reason: err.to_string(),
         })?;
+    }
     Ok(card)
 }
 
@@ -450,7 +542,7 @@ mod tests {
 
         assert_eq!(read_card(&path).expect("card"), card);
         let (loaded, loaded_card) =
-            load_into(linear(4), &path, ModelKind::Classifier).expect("load");
+            load_into(linear(4), &path, ModelKind::Classifier, |_| false).expect("load");
         assert_eq!(loaded_card.default_point().map(|p| p.threshold), Some(0.5));
         let x = Tensor::<2>::ones([1, 4], &inference_device());
         let diff = (model.forward(x.clone()) - loaded.forward(x)).abs().max();
@@ -469,14 +561,50 @@ mod tests {
         let path = dir.path().join("model.safetensors");
         save(&path, &linear(4), &card()).expect("save");
 
-        let err = load_into(linear(4), &path, ModelKind::LungSegmentation).expect_err("kind");
+        let err =
+            load_into(linear(4), &path, ModelKind::LungSegmentation, |_| false).expect_err("kind");
         assert!(err.to_string().contains("Classifier model"), "{err}");
-        let err = load_into(linear(3), &path, ModelKind::Classifier).expect_err("shape");
+        let err = load_into(linear(3), &path, ModelKind::Classifier, |_| false).expect_err("shape");
         assert!(
             matches!(err, ModelFileError::TensorMismatch { .. }),
             "{err}"
         );
         assert!(err.to_string().contains("weight"), "{err}");
+    }
+
+    #[test]
+    fn half_precision_files_store_matrices_as_f16_and_load_as_f32() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let model = LinearConfig::new(64, 32).init(&inference_device());
+        let (full, half) = (
+            dir.path().join("f32.safetensors"),
+            dir.path().join("f16.safetensors"),
+        );
+        save(&full, &model, &card()).expect("save f32");
+        let mut half_card = card();
+        half_card.weights = WeightPrecision::F16;
+        save(&half, &model, &half_card).expect("save f16");
+        let size = |path: &Path| std::fs::metadata(path).expect("size").len();
+        // 2048 weights at 2 bytes instead of 4 (less the card's longer header); the 32
+        // biases stay 4 bytes.
+        let saved = size(&full) - size(&half);
+        assert!((4050..=4096).contains(&saved), "{saved} bytes saved");
+
+        let (loaded, loaded_card) = load_into(
+            LinearConfig::new(64, 32).init(&inference_device()),
+            &half,
+            ModelKind::Classifier,
+            |_| false,
+        )
+        .expect("load");
+        assert_eq!(loaded_card.weights, WeightPrecision::F16);
+        let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().expect("f32");
+        let (stored, original) = (values(loaded.weight.val()), values(model.weight.val()));
+        for (s, o) in stored.iter().zip(&original) {
+            assert_eq!(*s, half::f16::from_f32(*o).to_f32());
+        }
+        let bias = |l: &Linear| l.bias.as_ref().expect("bias").val().into_data();
+        assert_eq!(bias(&loaded), bias(&model));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Screening X-rays with a trained classifier: file or bytes -> decode -> quality gate -> the
-//! card's preprocessing -> probability (optionally averaged over augmented views) -> decision.
+//! card's preprocessing -> probability (optionally averaged over augmented views; an
+//! ensemble's networks each see their own input and their log-odds are averaged) -> decision.
 //!
 //! The CLI (`cxr predict`, `cxr eval`, `cxr calibrate`) and the server all call [`Screener`],
 //! so a file is scored the same way everywhere.
@@ -10,7 +11,9 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use cxr_core::augment::AugmentConfig;
 use cxr_core::lungs::{BoundingBox, LungCropper};
-use cxr_core::preprocess::{ChwTensor, PreprocessError, crop_lungs, fit, to_tensor};
+use cxr_core::preprocess::{
+    ChwTensor, PreprocessError, PreprocessSpec, crop_lungs, fit, to_tensor,
+};
 use cxr_core::quality::{QualityConfig, QualityReport, check_quality};
 use cxr_core::{DecodeError, DecodeLimits, DecodedImage, decode_bytes, decode_file};
 use rand::SeedableRng;
@@ -18,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::batch::batch_tensor;
-use crate::classifier::{self, Classifier, Scores};
+use crate::classifier::{self, Network, Scores, mean_log_odds};
 use crate::device::inference_device;
 use crate::model_file::{ModelCard, ModelFileError};
 use crate::segmentation::{LungSegmenter, SegmentationError};
@@ -105,14 +108,15 @@ pub struct LungCropReport {
 /// The network inputs of one image and what its lung crop did.
 #[derive(Debug)]
 pub struct Views {
-    /// The image itself, then the augmented views.
-    pub inputs: Vec<ChwTensor>,
+    /// Per network of the model (one, or an ensemble's members in card order): the image
+    /// itself, then the augmented views.
+    pub inputs: Vec<Vec<ChwTensor>>,
     pub lung_crop: Option<LungCropReport>,
 }
 
-/// A loaded classifier ready to screen images.
+/// A loaded classifier (one network or an ensemble) ready to screen images.
 pub struct Screener {
-    classifier: Classifier,
+    networks: Vec<Network>,
     card: ModelCard,
     device: Device,
     /// The lung model of a card whose preprocessing crops to the lungs.
@@ -139,8 +143,18 @@ impl Screener {
             None => classifier::default_model_path().ok_or(PredictError::NoDefaultModel)?,
         };
         let device = inference_device();
-        let (classifier, card) = classifier::load(&path, &device)?;
-        let mut screener = Self::new(classifier, card, device);
+        let (networks, card) = classifier::load_networks(&path, &device)?;
+        // One lung crop serves every member, so they must agree on it.
+        if networks
+            .iter()
+            .any(|network| network.preprocess.lung_crop != card.preprocess.lung_crop)
+        {
+            return Err(PredictError::Model(ModelFileError::BadCard {
+                path,
+                reason: "the ensemble's members crop to the lungs differently".into(),
+            }));
+        }
+        let mut screener = Self::new(networks, card, device);
         if let Some(crop) = &screener.card.preprocess.lung_crop {
             let pinned = lungs.filter(|lungs| lungs.sha256 == crop.lung_model_sha256);
             // Whether the shipped lung model is the one the card was trained with is checked
@@ -157,11 +171,18 @@ impl Screener {
         Ok(screener)
     }
 
-    /// Wraps a classifier (BatchNorm is folded here, for speed) and its card; [`Self::load`]
-    /// adds the lung model for a card that crops to the lungs.
-    pub fn new(classifier: Classifier, card: ModelCard, device: Device) -> Self {
+    /// Wraps a model's networks (BatchNorm is folded here, for speed) and its card;
+    /// [`Self::load`] adds the lung model for a card that crops to the lungs.
+    pub fn new(networks: Vec<Network>, card: ModelCard, device: Device) -> Self {
+        let networks = networks
+            .into_iter()
+            .map(|network| Network {
+                classifier: network.classifier.fold_batchnorm(),
+                preprocess: network.preprocess,
+            })
+            .collect();
         Self {
-            classifier: classifier.fold_batchnorm(),
+            networks,
             card,
             device,
             lungs: None,
@@ -174,8 +195,9 @@ impl Screener {
         &self.card
     }
 
-    pub fn classifier(&self) -> &Classifier {
-        &self.classifier
+    /// The model's networks: one, or an ensemble's members in card order.
+    pub fn networks(&self) -> &[Network] {
+        &self.networks
     }
 
     pub fn device(&self) -> &Device {
@@ -286,12 +308,18 @@ impl Screener {
     ) -> Result<Vec<Screening>, PredictError> {
         let (point, threshold) = self.operating_point(options.operating_point.as_deref())?;
         let views = options.tta_views + 1;
-        let mut inputs = Vec::with_capacity(images.len() * views);
+        let mut inputs: Vec<Vec<ChwTensor>> = self
+            .networks
+            .iter()
+            .map(|_| Vec::with_capacity(images.len() * views))
+            .collect();
         let mut crops = Vec::with_capacity(images.len());
         for (index, (path, image)) in images.iter().enumerate() {
             let seed = options.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let image_views = self.views(path, image, options.tta_views, seed)?;
-            inputs.extend(image_views.inputs);
+            for (all, network_views) in inputs.iter_mut().zip(image_views.inputs) {
+                all.extend(network_views);
+            }
             crops.push(image_views.lung_crop);
         }
         let scores = self.scores(inputs)?;
@@ -336,8 +364,9 @@ impl Screener {
             .collect()
     }
 
-    /// The network inputs of one image: the image itself (cut to its lungs when the card
-    /// says so), then `tta_views` augmented views.
+    /// The network inputs of one image, per network: the image itself (cut to its lungs
+    /// when the card says so, once for all networks), then `tta_views` augmented views (the
+    /// same draws for every network).
     pub fn views(
         &self,
         path: &Path,
@@ -345,26 +374,30 @@ impl Screener {
         tta_views: usize,
         seed: u64,
     ) -> Result<Views, PredictError> {
-        let spec = &self.card.preprocess;
         let preprocess_error = |source| PredictError::Preprocess {
             path: path.to_path_buf(),
             source,
         };
         let lungs = self.lungs.as_deref().map(|lungs| lungs as &dyn LungCropper);
-        let cropped = crop_lungs(&image.image, spec, lungs).map_err(preprocess_error)?;
-        let fitted = fit(
-            cropped.as_ref().map_or(&image.image, |crop| &crop.image),
-            spec,
-        )
-        .map_err(preprocess_error)?;
+        let cropped =
+            crop_lungs(&image.image, &self.card.preprocess, lungs).map_err(preprocess_error)?;
+        let source = cropped.as_ref().map_or(&image.image, |crop| &crop.image);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let augment = AugmentConfig::paper();
         let draws = std::iter::once(None)
             .chain((0..tta_views).map(|_| Some(augment.sample(&mut rng))))
             .collect::<Vec<_>>();
-        let inputs = draws
+        let network_views = |spec: &PreprocessSpec| -> Result<Vec<ChwTensor>, PredictError> {
+            let fitted = fit(source, spec).map_err(preprocess_error)?;
+            draws
+                .iter()
+                .map(|params| to_tensor(&fitted, spec, params.as_ref()).map_err(preprocess_error))
+                .collect()
+        };
+        let inputs = self
+            .networks
             .iter()
-            .map(|params| to_tensor(&fitted, spec, params.as_ref()).map_err(preprocess_error))
+            .map(|network| network_views(&network.preprocess))
             .collect::<Result<_, _>>()?;
         Ok(Views {
             inputs,
@@ -375,17 +408,32 @@ impl Screener {
         })
     }
 
-    /// Probabilities of preprocessed inputs (screening and per class), [`BATCH_SIZE`] at a
-    /// time.
-    pub fn scores(&self, inputs: Vec<ChwTensor>) -> Result<Scores, PredictError> {
+    /// Probabilities (screening and per class) of preprocessed inputs, given per network
+    /// (the same images in the same order for each): each network's, [`BATCH_SIZE`] at a
+    /// time, then combined over networks ([`mean_log_odds`] for screening, the mean for
+    /// classes).
+    pub fn scores(&self, inputs: Vec<Vec<ChwTensor>>) -> Result<Scores, PredictError> {
+        let per_network = self
+            .networks
+            .iter()
+            .zip(inputs)
+            .map(|(network, inputs)| self.network_scores(network, inputs))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(combine(per_network))
+    }
+
+    fn network_scores(
+        &self,
+        network: &Network,
+        inputs: Vec<ChwTensor>,
+    ) -> Result<Scores, PredictError> {
         let mut scores = Scores::default();
         let mut inputs = inputs.into_iter().peekable();
+        let classifier = &network.classifier;
         while inputs.peek().is_some() {
             let batch: Vec<ChwTensor> = inputs.by_ref().take(BATCH_SIZE).collect();
-            let features = self
-                .classifier
-                .feature_map(batch_tensor(batch, &self.device));
-            let head = &self.classifier.head;
+            let features = classifier.feature_map(batch_tensor(batch, &self.device));
+            let head = &classifier.head;
             scores.extend(
                 head.scores(head.class_logits(features))
                     .map_err(PredictError::Inference)?,
@@ -400,6 +448,32 @@ impl Screener {
     }
 }
 
+/// One set of scores from each network's: the screening probability by [`mean_log_odds`],
+/// each class's probability by the mean.
+fn combine(mut per_network: Vec<Scores>) -> Scores {
+    if per_network.len() == 1 {
+        return per_network.remove(0);
+    }
+    let Some(first) = per_network.first() else {
+        return Scores::default();
+    };
+    let n = per_network.len() as f64;
+    let screening = (0..first.screening.len())
+        .map(|i| {
+            let members: Vec<f64> = per_network.iter().map(|s| s.screening[i]).collect();
+            mean_log_odds(&members)
+        })
+        .collect();
+    let classes = (0..first.classes.len())
+        .map(|i| {
+            (0..first.classes[i].len())
+                .map(|c| per_network.iter().map(|s| s.classes[i][c]).sum::<f64>() / n)
+                .collect()
+        })
+        .collect();
+    Scores { screening, classes }
+}
+
 fn standard_deviation(values: &[f64], mean: f64) -> f64 {
     let squares: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
     (squares / (values.len() - 1).max(1) as f64).sqrt()
@@ -409,10 +483,9 @@ fn standard_deviation(values: &[f64], mean: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::backbones::BackboneKind;
-    use crate::classifier::HeadConfig;
+    use crate::classifier::{Classifier, HeadConfig};
     use crate::model_file::{self, ModelKind};
     use cxr_core::lungs::LungCropSpec;
-    use cxr_core::preprocess::PreprocessSpec;
 
     /// A small untrained classifier whose card crops to the lung model with `lung_sha256`.
     fn crop_model(dir: &Path, lung_sha256: &str) -> PathBuf {

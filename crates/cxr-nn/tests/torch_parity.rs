@@ -114,7 +114,11 @@ fn check_against_reference(name: &str) {
         let mut worst_logit_diff = 0.0f32;
         let features = net.features(x.clone());
         let pooled = InvertedResidualNet::pool(features.clone());
-        let logits = net.classifier.forward(pooled.clone());
+        let logits = net
+            .classifier
+            .as_ref()
+            .expect("torchvision's MobileNetV2 comes with its classifier")
+            .forward(pooled.clone());
         let kept = features.dims()[1].min(64);
         let first_map = to_vec(features.narrow(0, 0, 1).narrow(1, 0, kept));
         let first = &manifest.images[0];

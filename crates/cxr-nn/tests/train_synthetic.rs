@@ -10,11 +10,14 @@ use cxr_core::lungs::LungCropSpec;
 use cxr_nn::backbones::BackboneKind;
 use cxr_nn::classifier;
 use cxr_nn::classifier::HeadOutputs;
+use cxr_nn::explain::{CamMethod, explain};
+use cxr_nn::model_file::WeightPrecision;
 use cxr_nn::model_file::{self, ModelKind};
 use cxr_nn::predict::{ScreenOptions, Screener};
+use cxr_nn::train::crossval::{self, CrossValidation};
 use cxr_nn::train::pseudo_labels::{self, PseudoLabelReport};
 use cxr_nn::train::recipe::{ClassesRecipe, FineTuneBatchNorm, PseudoLabelRecipe, Recipe};
-use cxr_nn::train::{MODEL_FILE, TrainRequest, train};
+use cxr_nn::train::{MODEL_FILE, TrainRequest, ensemble, train};
 
 #[test]
 fn a_fixed_split_run_writes_model_metrics_and_curves() {
@@ -379,4 +382,115 @@ fn a_class_list_trains_a_softmax_head_with_per_class_figures() {
     };
     let error = train(&binary, &caches, &AtomicBool::new(false)).unwrap_err();
     assert!(error.to_string().contains("age-related"), "{error}");
+}
+
+#[test]
+fn an_ensemble_recipe_trains_each_member_and_stores_one_half_precision_model() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_blob_dataset(&data, 9);
+    let caches = train_support::private_caches(dir.path());
+    train_support::add_random_weights(&caches, BackboneKind::MobileNetV2);
+    let mut recipe = train_support::tiny_recipe(2, 0);
+    recipe.ensemble = vec!["efficientnet-lite0".into(), "mobilenet-v2".into()];
+    recipe.weights = WeightPrecision::F16;
+    let request = TrainRequest {
+        data: data.clone(),
+        out: dir.path().join("ensemble"),
+        recipe,
+        folds: Some(3),
+        unlabelled: None,
+    };
+    let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+
+    let card = model_file::read_card(&report.model).expect("card");
+    assert_eq!(card.architecture.network, "ensemble");
+    assert_eq!(card.network_name(), "efficientnet-lite0 + mobilenet-v2");
+    assert_eq!(card.weights, WeightPrecision::F16);
+    let members = request.out.join(ensemble::MEMBERS_DIR);
+    let member_model = |name: &str| members.join(name).join(MODEL_FILE);
+    let size = |path: &std::path::Path| std::fs::metadata(path).expect("size").len() as f64;
+    let members_size =
+        size(&member_model("efficientnet-lite0")) + size(&member_model("mobilenet-v2"));
+    let ratio = size(&report.model) / members_size;
+    assert!(
+        (0.45..0.55).contains(&ratio),
+        "f16 file is {ratio} of the members'"
+    );
+
+    // The held-out figures are the members' combined; the card's thresholds were chosen on
+    // what the stored file scores, which is what screening it gives again.
+    let member_cv = |name: &str| {
+        let path = members.join(name).join("cross-validation.json");
+        serde_json::from_slice::<CrossValidation>(&std::fs::read(path).expect("cv")).expect("json")
+    };
+    let (lite0, mobilenet) = (member_cv("efficientnet-lite0"), member_cv("mobilenet-v2"));
+    let combined = crossval::mean_logit_ensemble(&[&lite0, &mobilenet])
+        .expect("same folds")
+        .expect("figures");
+    let cv = report.cross_validation.as_ref().expect("cross-validation");
+    assert_eq!(cv.pooled, combined.pooled);
+    assert!(request.out.join("cross-validation.json").is_file());
+    let screener = Screener::load(Some(&report.model)).expect("load");
+    assert_eq!(screener.networks().len(), 2);
+    let dataset = cxr_core::dataset::Dataset::open(&data, &Default::default()).expect("data");
+    let val: Vec<_> = report
+        .validation_scores
+        .val
+        .iter()
+        .map(|&i| dataset.items[i].path.clone())
+        .collect();
+    let screened: Vec<f64> = screener
+        .screen_files(&val, &ScreenOptions::default(), |_| {})
+        .expect("screen")
+        .into_iter()
+        .map(|s| s.expect("screening").probability)
+        .collect();
+    assert_eq!(screened, report.validation_scores.val_scores);
+    // f16 storage moves the members' combined scores only a little.
+    for (i, stored) in screened.iter().enumerate() {
+        let member_val = |name: &str| {
+            let path = members.join(name).join(cxr_nn::train::REPORT_FILE);
+            let report: cxr_nn::train::TrainReport =
+                serde_json::from_slice(&std::fs::read(path).expect("report")).expect("json");
+            report.validation_scores.val_scores[i]
+        };
+        let full = classifier::mean_log_odds(&[
+            member_val("efficientnet-lite0"),
+            member_val("mobilenet-v2"),
+        ]);
+        assert!((stored - full).abs() < 0.02, "{stored} vs {full}");
+    }
+
+    // The heat map of an ensemble explains the ensemble's probability.
+    let image_path = data.join("tb").join("tb_001.png");
+    let image = cxr_core::decode_file(&image_path, &Default::default()).expect("decode");
+    let explanation =
+        explain(&screener, &image_path, &image, CamMethod::GradCam, None).expect("explain");
+    let screening = screener
+        .screen_files(&[image_path], &ScreenOptions::default(), |_| {})
+        .expect("screen")
+        .remove(0)
+        .expect("screening");
+    assert!((explanation.probability - screening.probability).abs() < 1e-5);
+    assert_eq!((explanation.heat.width, explanation.heat.height), (96, 96));
+
+    // Running it again takes the finished members as they are.
+    let metrics = members
+        .join("mobilenet-v2")
+        .join("final")
+        .join("metrics.csv");
+    let modified = std::fs::metadata(&metrics)
+        .expect("metrics")
+        .modified()
+        .expect("time");
+    let again = train(&request, &caches, &AtomicBool::new(false)).expect("again");
+    assert_eq!(
+        std::fs::metadata(&metrics)
+            .expect("metrics")
+            .modified()
+            .expect("time"),
+        modified
+    );
+    assert_eq!(again.card.operating_points, card.operating_points);
 }

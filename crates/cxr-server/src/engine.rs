@@ -350,7 +350,7 @@ fn model_info(path: &Path, sha256: String, card: &ModelCard) -> ModelInfo {
         name: path
             .file_stem()
             .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned()),
-        network: card.architecture.network.clone(),
+        network: card.network_name(),
         sha256,
         created: card.created.clone(),
         software: card.software.clone(),

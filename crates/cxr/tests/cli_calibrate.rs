@@ -3,8 +3,9 @@
 
 mod screening_support;
 
+use cxr_nn::model_file::WeightPrecision;
 use cxr_nn::model_file::read_card;
-use screening_support::{cxr, labelled_set, text, tiny_model};
+use screening_support::{cxr, labelled_set, text, tiny_ensemble, tiny_model};
 
 #[test]
 fn calibrated_points_are_stored_and_used_by_predict() {
@@ -75,4 +76,59 @@ fn calibrated_points_are_stored_and_used_by_predict() {
     ]);
     let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(line["operating_point"], "who-min");
+}
+
+#[test]
+fn an_ensemble_is_calibrated_predicted_and_explained_like_one_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_ensemble(&dir.path().join("ensemble.safetensors"));
+    let data = labelled_set(&dir.path().join("val"), 12);
+    let calibrated = dir.path().join("calibrated.safetensors");
+    let output = cxr(&[
+        "calibrate",
+        model.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--out",
+        calibrated.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let card = read_card(&calibrated).unwrap();
+    assert_eq!(card.members.len(), 2);
+    assert_eq!(card.weights, WeightPrecision::F16);
+    assert_eq!(card.default_operating_point, "target");
+    let size = |path: &std::path::Path| std::fs::metadata(path).unwrap().len();
+    assert!(
+        size(&calibrated).abs_diff(size(&model)) < 4096,
+        "weights rewritten at another precision"
+    );
+
+    let image = data.join("CHNCXR_0001_0.png");
+    let output = cxr(&[
+        "--json",
+        "predict",
+        calibrated.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(line["operating_point"], "target");
+    let probability = line["probability"].as_f64().unwrap();
+
+    let out = dir.path().join("heat");
+    let output = cxr(&[
+        "--json",
+        "explain",
+        calibrated.to_str().unwrap(),
+        image.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let line: serde_json::Value =
+        serde_json::from_slice(output.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let explained = line["probability"].as_f64().unwrap();
+    assert!(
+        (explained - probability).abs() < 1e-5,
+        "{explained} vs {probability}"
+    );
 }

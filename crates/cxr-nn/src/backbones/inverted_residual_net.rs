@@ -67,7 +67,7 @@ impl NetLayout {
             stem,
             stages,
             head,
-            classifier,
+            classifier: Some(classifier),
         }
     }
 
@@ -86,8 +86,9 @@ pub struct InvertedResidualNet {
     pub stem: ConvBn,
     pub stages: Vec<Vec<InvertedResidual>>,
     pub head: ConvBn,
-    /// The ImageNet classifier (dropout before it is a no-op at inference).
-    pub classifier: Linear,
+    /// The ImageNet classifier (dropout before it is a no-op at inference); `None` in a TB
+    /// classifier, which has its own head and need not carry 1.28 M unused weights.
+    pub classifier: Option<Linear>,
 }
 
 impl InvertedResidualNet {
@@ -119,9 +120,19 @@ impl InvertedResidualNet {
         features.mean_dims(&[2, 3]).flatten(1, 3)
     }
 
-    /// ImageNet logits `[n, classes]`, for checking the weights end to end.
-    pub fn classify(&self, x: Tensor<4>) -> Tensor<2> {
-        self.classifier.forward(Self::pool(self.features(x)))
+    /// ImageNet logits `[n, classes]`, for checking the weights end to end; `None` once the
+    /// classifier is dropped.
+    pub fn classify(&self, x: Tensor<4>) -> Option<Tensor<2>> {
+        let classifier = self.classifier.as_ref()?;
+        Some(classifier.forward(Self::pool(self.features(x))))
+    }
+
+    /// The trunk alone, without the ImageNet classifier.
+    pub fn without_classifier(self) -> Self {
+        Self {
+            classifier: None,
+            ..self
+        }
     }
 
     /// The same network with every BatchNorm merged into its convolution, for inference.

@@ -268,8 +268,17 @@ impl Backbone {
     /// were published without their classifier.
     pub fn imagenet_logits(&self, x: Tensor<4>) -> Option<Tensor<2>> {
         match self {
-            Self::InvertedResidual(net) => Some(net.classify(x)),
+            Self::InvertedResidual(net) => net.classify(x),
             _ => None,
+        }
+    }
+
+    /// The feature trunk without the ImageNet classifier that came with its weights: what a
+    /// TB classifier keeps and stores (the other trunks were published without one).
+    pub fn without_imagenet_classifier(self) -> Self {
+        match self {
+            Self::InvertedResidual(net) => Self::InvertedResidual(net.without_classifier()),
+            other => other,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The TB classifier: a pretrained backbone plus the paper's head, one logit per image, and
 //! how it is built from (and loaded with) its model card.
 
+pub mod ensemble;
 pub mod head;
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use burn::module::Module;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
+pub use ensemble::{Ensemble, Network, load_networks, mean_log_odds, save};
 pub use head::{Head, HeadConfig, HeadOutputs, Scores};
 
 use crate::backbones::{Backbone, BackboneKind};
@@ -33,20 +35,31 @@ pub struct Classifier {
 }
 
 impl Classifier {
+    /// `backbone` with `head` on it; an ImageNet classifier that came with the backbone's
+    /// weights is dropped.
     pub fn new(backbone: Backbone, head: &HeadConfig, device: &Device) -> Self {
         Self {
-            backbone,
+            backbone: backbone.without_imagenet_classifier(),
             head: head.init(device),
         }
     }
 
     /// A randomly initialised classifier shaped as `card` describes.
     pub fn from_card(card: &ModelCard, device: &Device) -> Result<Self, String> {
-        let kind =
-            BackboneKind::from_name(&card.architecture.network).map_err(|e| e.to_string())?;
+        Self::from_architecture(&card.architecture, card, device)
+    }
+
+    /// A randomly initialised classifier of `architecture` (the card's own, or one of its
+    /// members'), with a head for `card`'s classes.
+    pub fn from_architecture(
+        architecture: &Architecture,
+        card: &ModelCard,
+        device: &Device,
+    ) -> Result<Self, String> {
+        let kind = BackboneKind::from_name(&architecture.network).map_err(|e| e.to_string())?;
         Ok(Self::new(
             kind.init(device),
-            &head_config(kind, card)?,
+            &head_config(kind, architecture, card)?,
             device,
         ))
     }
@@ -98,16 +111,22 @@ pub fn architecture(kind: BackboneKind, head: &HeadConfig, input_size: usize) ->
     }
 }
 
-/// The head `card` describes: binary unless the card names refer classes, then a softmax
-/// over its classes, whose count the architecture must agree with.
-fn head_config(kind: BackboneKind, card: &ModelCard) -> Result<HeadConfig, String> {
+/// The head of `architecture` on `card`: binary unless the card names refer classes, then a
+/// softmax over its classes, whose count the architecture must agree with.
+fn head_config(
+    kind: BackboneKind,
+    architecture: &Architecture,
+    card: &ModelCard,
+) -> Result<HeadConfig, String> {
+    let param =
+        |name: &str, default: f64| architecture.params.get(name).copied().unwrap_or(default);
     let paper = HeadConfig::paper(kind.spec().feature_channels);
     let outputs = if card.refer.is_empty() {
         HeadOutputs::Binary
     } else {
         let names = card.class_names()?;
         let classes = names.len();
-        let width = card.param(HEAD_CLASSES, 0.0) as usize;
+        let width = param(HEAD_CLASSES, 0.0) as usize;
         if width != classes {
             return Err(format!(
                 "the card lists {classes} classes but its head has {width} outputs"
@@ -116,22 +135,43 @@ fn head_config(kind: BackboneKind, card: &ModelCard) -> Result<HeadConfig, Strin
         HeadOutputs::softmax(&names)
     };
     Ok(HeadConfig {
-        hidden: card.param(HEAD_HIDDEN, paper.hidden as f64) as usize,
-        dropout: card.param(HEAD_DROPOUT, paper.dropout),
+        hidden: param(HEAD_HIDDEN, paper.hidden as f64) as usize,
+        dropout: param(HEAD_DROPOUT, paper.dropout),
         outputs,
         ..paper
     })
 }
 
-/// Loads a classifier model file (as trained: BatchNorm not folded) and its card.
+/// Loads a single-network classifier model file (as trained: BatchNorm not folded) and its
+/// card; an ensemble is refused (see [`load_members`]).
 pub fn load(path: &Path, device: &Device) -> Result<(Classifier, ModelCard), ModelFileError> {
     let card = model_file::read_card(path)?;
+    if !card.members.is_empty() {
+        return Err(ModelFileError::BadCard {
+            path: path.to_path_buf(),
+            reason: format!(
+                "an ensemble of {} networks, where one network was expected",
+                card.members.len()
+            ),
+        });
+    }
     let classifier =
         Classifier::from_card(&card, device).map_err(|reason| ModelFileError::BadCard {
             path: path.to_path_buf(),
             reason,
         })?;
-    model_file::load_into(classifier, path, ModelKind::Classifier)
+    model_file::load_into(
+        classifier,
+        path,
+        ModelKind::Classifier,
+        is_imagenet_classifier,
+    )
+}
+
+/// Whether a stored tensor belongs to a backbone's ImageNet classifier, which files written
+/// before classifiers dropped it still carry; loading skips it.
+pub fn is_imagenet_classifier(name: &str) -> bool {
+    name.split('.').any(|part| part == "classifier")
 }
 
 /// Where the shipped TB model is: `$CXR_MODEL` if set, else
@@ -188,6 +228,86 @@ mod tests {
         let card = round_trip(HeadOutputs::Binary, &["normal", "tb"], &[]);
         assert_eq!(card.decision_name(true), "tb");
         assert!(!card.architecture.params.contains_key(HEAD_CLASSES));
+    }
+
+    #[test]
+    fn classifiers_drop_the_imagenet_classifier_and_older_files_with_it_still_load() {
+        let device = inference_device();
+        let kind = BackboneKind::MobileNetV2;
+        let head = HeadConfig {
+            hidden: 8,
+            ..HeadConfig::paper(kind.spec().feature_channels)
+        };
+        let card = ModelCard::new(
+            ModelKind::Classifier,
+            architecture(kind, &head, 224),
+            PreprocessSpec::preset(kind.spec().preprocess_preset).expect("preset"),
+            vec!["normal".into(), "tb".into()],
+        );
+        let trunk_only = Classifier::new(kind.init(&device), &head, &device);
+        let x = Tensor::<4>::ones([1, 3, 32, 32], &device);
+        assert!(trunk_only.backbone.imagenet_logits(x.clone()).is_none());
+        // As files were written before: the backbone with its ImageNet classifier.
+        let older = Classifier {
+            backbone: kind.init(&device),
+            head: head.init(&device),
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (old_path, new_path) = (
+            dir.path().join("old.safetensors"),
+            dir.path().join("new.safetensors"),
+        );
+        model_file::save(&old_path, &older, &card).expect("save");
+        model_file::save(&new_path, &trunk_only, &card).expect("save");
+        let size = |path: &Path| std::fs::metadata(path).expect("size").len();
+        // The classifier's 1.28 M weights and their names in the header.
+        let dropped = size(&old_path) - size(&new_path) - (1280 * 1000 + 1000) * 4;
+        assert!(dropped < 1000, "{dropped} bytes of header");
+        let (loaded, _) = load(&old_path, &device).expect("older file");
+        let diff = (older.forward(x.clone()) - loaded.forward(x)).abs().max();
+        assert_eq!(diff.into_scalar::<f32>(), 0.0);
+    }
+
+    #[test]
+    fn an_ensemble_file_is_not_loaded_as_one_network() {
+        let device = inference_device();
+        let kind = BackboneKind::EfficientNetLite0;
+        let head = HeadConfig {
+            hidden: 8,
+            ..HeadConfig::paper(kind.spec().feature_channels)
+        };
+        let spec = PreprocessSpec::preset(kind.spec().preprocess_preset).expect("preset");
+        let member = crate::model_file::Member {
+            architecture: architecture(kind, &head, 224),
+            preprocess: spec.clone(),
+        };
+        let mut card = ModelCard::new(
+            ModelKind::Classifier,
+            Architecture {
+                network: crate::model_file::ENSEMBLE_NETWORK.into(),
+                input_size: 224,
+                params: Default::default(),
+            },
+            spec,
+            vec!["normal".into(), "tb".into()],
+        );
+        card.members = vec![member.clone(), member];
+        let networks = vec![Classifier::new(kind.init(&device), &head, &device); 2];
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ensemble.safetensors");
+        let error = save(&path, &networks[..1], &card).expect_err("one network, two members");
+        assert!(
+            error.to_string().contains("describes 2 networks but 1"),
+            "{error}"
+        );
+        save(&path, &networks, &card).expect("save");
+        let error = load(&path, &device).expect_err("an ensemble");
+        assert!(
+            error.to_string().contains("an ensemble of 2 networks"),
+            "{error}"
+        );
+        let (loaded, loaded_card) = load_networks(&path, &device).expect("networks");
+        assert_eq!((loaded.len(), loaded_card), (2, card));
     }
 
     #[test]

@@ -34,7 +34,6 @@ pub const WHO_MIN_SENSITIVITY: f64 = 0.90;
 pub const REQUEST_FILE: &str = "compare.json";
 pub const REPORT_JSON: &str = "report.json";
 pub const REPORT_MD: &str = "report.md";
-const CROSS_VALIDATION_FILE: &str = "cross-validation.json";
 const COSTS_FILE: &str = "costs.json";
 
 #[derive(Debug, thiserror::Error)]
@@ -341,7 +340,7 @@ fn backbone_run(
         write_json(&costs_path, &costs)?;
         costs
     };
-    let cv_path = dir.join(CROSS_VALIDATION_FILE);
+    let cv_path = dir.join(crate::train::CROSS_VALIDATION_FILE);
     let finished = cv_path.is_file() && dir.join(MODEL_FILE).is_file();
     let cross_validation: Option<CrossValidation> = if finished {
         Some(read_json(&cv_path)?).filter(|cv: &CrossValidation| !cv.scores.is_empty())

@@ -1,5 +1,6 @@
 //! Explanations of a classifier's score: Grad-CAM / Grad-CAM++ heat maps from the backbone's
-//! last stage through the head, at the X-ray's own size, optionally kept to the lungs, by zone.
+//! last stage through the head (an ensemble's: the mean of its members' maps), at the X-ray's
+//! own size, optionally kept to the lungs, by zone.
 
 mod cam;
 
@@ -15,6 +16,7 @@ use serde::Serialize;
 pub use cam::{CamMethod, ClassActivationMap, class_activation_map};
 
 use crate::batch::batch_tensor;
+use crate::classifier::mean_log_odds;
 use crate::device::training_device;
 use crate::predict::{PredictError, Screener};
 
@@ -63,11 +65,7 @@ pub fn explain(
     method: CamMethod,
     lungs: Option<&LungMask>,
 ) -> Result<Explanation, ExplainError> {
-    let classifier = screener.classifier();
     let views = screener.views(path, image, 0, 0)?;
-    let features = classifier.feature_map(batch_tensor(views.inputs, screener.device()));
-    let head = classifier.head.valid().to_device(&training_device());
-    let cam = class_activation_map(features, |f| head.forward(f), method)?;
     let (width, height) = (image.image.width, image.image.height);
     // A model that saw only the lung crop explains only that region; no heat outside it.
     let region = views
@@ -79,8 +77,23 @@ pub fn explain(
             width,
             height,
         });
-    let region_heat = upsample(&cam.map, region.width, region.height)
-        .map_err(|e| ExplainError::Tensor(e.to_string()))?;
+    // Each member's map at its own feature resolution, stretched over the region, then the
+    // mean: every member's evidence counts equally, as its log-odds do in the score.
+    let mut region_heat = GrayImage::filled(region.width, region.height, 0.0);
+    let mut probabilities = Vec::new();
+    let networks = screener.networks();
+    for (network, inputs) in networks.iter().zip(views.inputs) {
+        let classifier = &network.classifier;
+        let features = classifier.feature_map(batch_tensor(inputs, screener.device()));
+        let head = classifier.head.valid().to_device(&training_device());
+        let cam = class_activation_map(features, |f| head.forward(f), method)?;
+        let member_heat = upsample(&cam.map, region.width, region.height)
+            .map_err(|e| ExplainError::Tensor(e.to_string()))?;
+        for (sum, value) in region_heat.pixels.iter_mut().zip(&member_heat.pixels) {
+            *sum += value / networks.len() as f32;
+        }
+        probabilities.push(1.0 / (1.0 + (-cam.logit).exp()));
+    }
     let mut heat = GrayImage::filled(width, height, 0.0);
     for (row, values) in region_heat.pixels.chunks_exact(region.width).enumerate() {
         let start = (region.y + row) * width + region.x;
@@ -108,7 +121,7 @@ pub fn explain(
     };
     Ok(Explanation {
         heat,
-        probability: 1.0 / (1.0 + (-cam.logit).exp()),
+        probability: mean_log_odds(&probabilities),
         zones,
     })
 }

@@ -84,6 +84,7 @@ pub fn load_model(path: &Path, device: &Device) -> Result<(LungNet, ModelCard), 
         net,
         path,
         ModelKind::LungSegmentation,
+        |_| false,
     )?)
 }
 

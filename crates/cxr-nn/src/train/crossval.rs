@@ -8,6 +8,7 @@ use cxr_core::metrics::{ClassFigures, class_figures};
 use super::data::{Labels, Partition};
 use super::run::RunOutcome;
 use super::{TrainError, validation};
+use crate::classifier::mean_log_odds;
 use crate::model_file::Validation;
 
 /// A figure over folds: mean, sample standard deviation, minimum and maximum.
@@ -116,8 +117,8 @@ pub fn pooled(scores: &[FoldScores]) -> (Vec<f64>, Vec<bool>) {
 }
 
 /// The cross-validation of an ensemble of models trained on the same folds: each image's
-/// probability is the mean of the members' on the logit scale (an average of log-odds, so one
-/// very confident member does not outvote the rest as it would through the mean probability).
+/// probability is the members' combined by [`mean_log_odds`], as the ensemble's model file
+/// scores it.
 /// `None` when the members did not score the same images in the same folds.
 pub fn mean_logit_ensemble(
     members: &[&CrossValidation],
@@ -137,9 +138,9 @@ pub fn mean_logit_ensemble(
         let n = of(&first.scores[fold]).len();
         (0..n)
             .map(|i| {
-                let logits = members.iter().map(|cv| logit(of(&cv.scores[fold])[i]));
-                let mean = logits.sum::<f64>() / members.len() as f64;
-                1.0 / (1.0 + (-mean).exp())
+                let probabilities: Vec<f64> =
+                    members.iter().map(|cv| of(&cv.scores[fold])[i]).collect();
+                mean_log_odds(&probabilities)
             })
             .collect()
     };
@@ -151,12 +152,6 @@ pub fn mean_logit_ensemble(
         })
         .collect();
     Some(from_scores(scores))
-}
-
-/// `ln(p / (1 - p))`, with `p` kept off 0 and 1 (a saturated sigmoid) so that it stays finite.
-fn logit(p: f64) -> f64 {
-    let p = p.clamp(1e-7, 1.0 - 1e-7);
-    (p / (1.0 - p)).ln()
 }
 
 fn spread(values: &[f64]) -> Spread {

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod crossval;
 pub mod curves;
 pub mod data;
+pub mod ensemble;
 pub mod features;
 pub mod loader;
 pub mod log;
@@ -92,12 +93,15 @@ pub struct TrainRequest {
     pub unlabelled: Option<PathBuf>,
 }
 
-/// What training produced.
-#[derive(Debug, Clone, Serialize)]
+/// What training produced; stored as `report.json` in the run folder, last.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainReport {
     pub model: PathBuf,
     pub card: ModelCard,
     pub cross_validation: Option<CrossValidation>,
+    /// The final model's validation images (indices into the data set), their labels and its
+    /// scores on them: what its thresholds were chosen on (`test` is empty).
+    pub validation_scores: crossval::FoldScores,
 }
 
 /// Where downloaded weights and fitted images are kept between runs.
@@ -120,20 +124,13 @@ impl CacheDirs {
 
 pub const REQUEST_FILE: &str = "run.json";
 pub const MODEL_FILE: &str = "model.safetensors";
+pub const REPORT_FILE: &str = "report.json";
+pub const CROSS_VALIDATION_FILE: &str = "cross-validation.json";
 
 impl TrainRequest {
     /// Reads the request of the run in `dir`, for `--resume`.
     pub fn resume(dir: &Path) -> Result<Self, TrainError> {
-        let path = dir.join(REQUEST_FILE);
-        let text = std::fs::read(&path).map_err(|source| TrainError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let mut request: TrainRequest =
-            serde_json::from_slice(&text).map_err(|err| TrainError::Json {
-                path: path.clone(),
-                message: err.to_string(),
-            })?;
+        let mut request: TrainRequest = read_json(&dir.join(REQUEST_FILE))?;
         request.out = dir.to_path_buf();
         request.recipe.validate()?;
         Ok(request)
@@ -147,14 +144,34 @@ pub fn train(
     cache_dirs: &CacheDirs,
     stop: &AtomicBool,
 ) -> Result<TrainReport, TrainError> {
-    let recipe = &request.recipe;
-    recipe.validate()?;
+    // Kept apart from the single-model body, whose stack frame is large: an ensemble's
+    // member runs then do not nest one such frame inside another.
+    match request.recipe.ensemble.is_empty() {
+        true => train_one(request, cache_dirs, stop),
+        false => ensemble::train_ensemble(request, cache_dirs, stop),
+    }
+}
+
+/// Creates the run folder and records what was asked in it, for `--resume`.
+fn start_run(request: &TrainRequest) -> Result<(), TrainError> {
+    request.recipe.validate()?;
     let out = &request.out;
     std::fs::create_dir_all(out).map_err(|source| TrainError::Io {
         path: out.clone(),
         source,
     })?;
-    write_json(&out.join(REQUEST_FILE), request)?;
+    write_json(&out.join(REQUEST_FILE), request)
+}
+
+/// [`train`] for a recipe of one backbone.
+fn train_one(
+    request: &TrainRequest,
+    cache_dirs: &CacheDirs,
+    stop: &AtomicBool,
+) -> Result<TrainReport, TrainError> {
+    start_run(request)?;
+    let recipe = &request.recipe;
+    let out = &request.out;
     let names = recipe.class_names()?;
     let dataset = Dataset::open(&request.data, &names)?;
     let mut labels = Labels::of(&dataset, &names);
@@ -265,7 +282,7 @@ pub fn train(
                 outcomes.push(run_in(&dir, partition, &mut caches)?);
             }
             let summary = crossval::summarise(&partitions, &outcomes, &labels, multi_class)?;
-            write_json(&out.join("cross-validation.json"), &summary)?;
+            write_json(&out.join(CROSS_VALIDATION_FILE), &summary)?;
             // The final model trains on every fold but one, which validates it.
             let last = &labelled[folds - 1];
             let final_partition = scarce(Partition {
@@ -322,11 +339,21 @@ pub fn train(
     }
     let model_path = out.join(MODEL_FILE);
     model_file::save(&model_path, &outcome.model, &card)?;
-    Ok(TrainReport {
+    let report = TrainReport {
         model: model_path,
         card,
         cross_validation,
-    })
+        validation_scores: crossval::FoldScores {
+            val: final_partition.val.clone(),
+            val_labels,
+            val_scores: outcome.val_scores.clone(),
+            test: Vec::new(),
+            test_labels: Vec::new(),
+            test_scores: Vec::new(),
+        },
+    };
+    write_json(&out.join(REPORT_FILE), &report)?;
+    Ok(report)
 }
 
 /// How the card's model was trained, in words.
@@ -413,7 +440,10 @@ fn preprocess_spec(kind: BackboneKind, recipe: &Recipe) -> Result<PreprocessSpec
 
 /// The named thresholds of the card, chosen on validation scores: "default" (0.5),
 /// "youden", "who-min" (sensitivity >= 0.90) and "who-optimal" (sensitivity >= 0.95).
-fn operating_points(scores: &[f64], labels: &[bool]) -> Result<Vec<OperatingPoint>, TrainError> {
+pub(crate) fn operating_points(
+    scores: &[f64],
+    labels: &[bool],
+) -> Result<Vec<OperatingPoint>, TrainError> {
     let roc = roc_curve(scores, labels)?;
     let mut points = vec![rated(
         "default",
@@ -477,7 +507,18 @@ pub fn validation(name: &str, scores: &[f64], labels: &[bool]) -> Result<Validat
     })
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainError> {
+    let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|err| TrainError::Json {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    })
+}
+
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|err| TrainError::Json {
         path: path.to_path_buf(),
         message: err.to_string(),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::log::{EpochRecord, Phase};
 use crate::backbones::BackboneKind;
+use crate::model_file::WeightPrecision;
 
 /// A whole recipe. Missing fields take the paper's values; unknown fields are refused, so a
 /// misspelt knob is an error rather than silently ignored.
@@ -55,6 +56,19 @@ pub struct Recipe {
     /// binary normal/abnormal head.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<ClassesRecipe>,
+    /// Train one model of this recipe per backbone listed here (same folds, same split) and
+    /// store them as one ensemble that averages their screening log-odds; empty: the one
+    /// `backbone`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ensemble: Vec<String>,
+    /// How the final model file stores its weights: "f32", or "f16" (half the size; the
+    /// card's thresholds are chosen on the stored weights).
+    #[serde(skip_serializing_if = "is_f32")]
+    pub weights: WeightPrecision,
+}
+
+fn is_f32(precision: &WeightPrecision) -> bool {
+    *precision == WeightPrecision::F32
 }
 
 /// A multi-class head: `names = ["normal", "tb", "age-related"]`, `refer = ["tb"]`. The
@@ -255,6 +269,8 @@ impl Default for Recipe {
             labelled_fraction: 1.0,
             pseudo_labels: None,
             classes: None,
+            ensemble: Vec::new(),
+            weights: WeightPrecision::F32,
         }
     }
 }
@@ -337,6 +353,17 @@ impl Recipe {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// The recipe of an ensemble's member on `backbone`: this one, for that backbone alone,
+    /// stored at full precision (the ensemble's own file takes `weights`).
+    pub fn member(&self, backbone: &str) -> Recipe {
+        Recipe {
+            backbone: backbone.to_string(),
+            ensemble: Vec::new(),
+            weights: WeightPrecision::F32,
+            ..self.clone()
+        }
+    }
+
     pub fn backbone_kind(&self) -> Result<BackboneKind, RecipeError> {
         BackboneKind::from_name(&self.backbone).map_err(|err| RecipeError::Invalid(err.to_string()))
     }
@@ -377,6 +404,14 @@ impl Recipe {
 
     pub fn validate(&self) -> Result<(), RecipeError> {
         let invalid = |message: String| Err(RecipeError::Invalid(message));
+        for (k, backbone) in self.ensemble.iter().enumerate() {
+            if self.ensemble[..k].contains(backbone) {
+                return invalid(format!("ensemble lists {backbone} twice"));
+            }
+            self.member(backbone).validate().map_err(|err| {
+                RecipeError::Invalid(format!("ensemble member {backbone}: {err}"))
+            })?;
+        }
         self.backbone_kind()?;
         self.unfreeze_stage()?;
         self.class_names()?;
@@ -486,6 +521,41 @@ mod tests {
         assert!(err.to_string().contains("efficientnet-lite0"), "{err}");
         let err = Recipe::from_toml("[fine_tune]\nunfreeze_from = \"mixed99\"").expect_err("stage");
         assert!(err.to_string().contains("mixed10"), "{err}");
+    }
+
+    #[test]
+    fn an_ensemble_lists_valid_distinct_backbones_and_its_members_are_single() {
+        let recipe = Recipe::from_toml(
+            "ensemble = [\"mobilenet-v2\", \"efficientnet-lite0\"]\nweights = \"f16\"\n[fine_tune]\nepochs = 0",
+        )
+        .expect("ensemble");
+        assert_eq!(recipe.weights, WeightPrecision::F16);
+        assert_eq!(
+            Recipe::from_toml(&recipe.to_toml()).expect("round trip"),
+            recipe
+        );
+        let member = recipe.member("mobilenet-v2");
+        assert_eq!(member.backbone, "mobilenet-v2");
+        assert!(member.ensemble.is_empty());
+        assert_eq!(member.weights, WeightPrecision::F32);
+        assert_eq!(member.augment, recipe.augment);
+
+        let err = Recipe::from_toml("ensemble = [\"mobilenet-v2\", \"resnet\"]").expect_err("name");
+        assert!(err.to_string().contains("ensemble member resnet"), "{err}");
+        let err = Recipe::from_toml("ensemble = [\"mobilenet-v2\", \"mobilenet-v2\"]")
+            .expect_err("twice");
+        assert!(err.to_string().contains("twice"), "{err}");
+        // A stage name that only one member has.
+        let err = Recipe::from_toml(
+            "ensemble = [\"inception-v3\", \"xception\"]\n[fine_tune]\nunfreeze_from = \"mixed9\"",
+        )
+        .expect_err("stage");
+        assert!(
+            err.to_string().contains("ensemble member xception"),
+            "{err}"
+        );
+        let err = Recipe::from_toml("weights = \"f8\"").expect_err("precision");
+        assert!(err.to_string().contains("f16"), "{err}");
     }
 
     #[test]

@@ -236,7 +236,8 @@ fn best_weights(path: &Path, initial: Classifier) -> Result<Classifier, TrainErr
     if !path.is_file() {
         return Ok(initial);
     }
-    Ok(model_file::load_into(initial, path, ModelKind::Classifier)?.0)
+    let ignorable = crate::classifier::is_imagenet_classifier;
+    Ok(model_file::load_into(initial, path, ModelKind::Classifier, ignorable)?.0)
 }
 
 /// One epoch: a pass over the shuffled training images, then validation.

@@ -61,6 +61,16 @@ pub fn private_caches(dir: &Path) -> CacheDirs {
     caches
 }
 
+// Each test binary that includes this module uses only part of it.
+#[allow(dead_code)]
+/// Randomly initialised weights of `kind` in `caches`, as [`private_caches`] writes Lite0's.
+pub fn add_random_weights(caches: &CacheDirs, kind: BackboneKind) {
+    let device = cxr_nn::device::inference_device();
+    device.seed(12);
+    let path = caches.weights.join(format!("{}.safetensors", kind.name()));
+    cxr_nn::import::internal::save(&kind.init(&device), kind, &path).expect("weights");
+}
+
 /// EfficientNet-Lite0 at 64 px, a few short epochs: seconds on two cores.
 pub fn tiny_recipe(frozen_epochs: usize, fine_tune_epochs: usize) -> Recipe {
     let mut recipe = Recipe {

@@ -11,7 +11,7 @@ use cxr_core::report::{
 };
 use cxr_nn::classifier;
 use cxr_nn::device::inference_device;
-use cxr_nn::model_file::{self, OperatingPoint, Validation};
+use cxr_nn::model_file::{OperatingPoint, Validation};
 use cxr_nn::predict::Screener;
 
 use super::data::SourceArgs;
@@ -54,8 +54,9 @@ pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
         "{}: no images in the chosen split",
         dataset.source.display()
     );
-    let (model, mut card) = classifier::load(&args.model, &inference_device())?;
-    let screener = Screener::new(model.clone(), card.clone(), inference_device());
+    let (networks, mut card) = classifier::load_networks(&args.model, &inference_device())?;
+    let classifiers: Vec<_> = networks.iter().map(|n| n.classifier.clone()).collect();
+    let screener = Screener::new(networks, card.clone(), inference_device());
     let scores = score_items(&screener, &items)?;
     let labels: Vec<bool> = items.iter().map(|item| names.refers(item.label)).collect();
     let confidence = ConfidenceLevel::default();
@@ -110,7 +111,7 @@ pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
         specificity: target.metrics.specificity,
         threshold: target.threshold,
     });
-    model_file::save(&args.out, &model, &card)?;
+    classifier::save(&args.out, &classifiers, &card)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&card.operating_points)?);
     } else {

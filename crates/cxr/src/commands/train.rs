@@ -51,6 +51,10 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   class_weights = false         # true: weigh classes by inverse frequency
   augmented_views = 0           # 0: fresh augmentation every epoch; K: reuse K cached views
   labelled_fraction = 1.0       # < 1: hide the other labels (label-scarce experiments)
+  # ensemble = [\"mobilenet-v2\", \"efficientnet-lite0\"]  # one model per backbone, this
+                                # recipe each, same folds; stored as one file averaging
+                                # their log-odds (members' runs in RUN_DIR/members/)
+  weights = \"f32\"               # or \"f16\": half the model file; thresholds chosen on it
 
   [preprocess]
   # input_size = 224            # default: the backbone's own

@@ -40,6 +40,47 @@ pub fn tiny_model_with_lung_crop(path: &Path) -> PathBuf {
     save_tiny_model(path, Some(crop), HeadOutputs::Binary)
 }
 
+/// An ensemble of two tiny random networks, an EfficientNet-Lite0 at 64 px and a MobileNetV2
+/// at 96 px (each with its own preprocessing), stored at half precision.
+pub fn tiny_ensemble(path: &Path) -> PathBuf {
+    let device = inference_device();
+    let mut members = Vec::new();
+    let mut networks = Vec::new();
+    for (kind, side) in [
+        (BackboneKind::EfficientNetLite0, INPUT),
+        (BackboneKind::MobileNetV2, 96),
+    ] {
+        let head = HeadConfig {
+            hidden: 8,
+            ..HeadConfig::paper(kind.spec().feature_channels)
+        };
+        networks.push(Classifier::new(kind.init(&device), &head, &device));
+        let mut preprocess = PreprocessSpec::preset(kind.spec().preprocess_preset).unwrap();
+        preprocess.input_size = InputSize {
+            width: side,
+            height: side,
+        };
+        members.push(model_file::Member {
+            architecture: architecture(kind, &head, side),
+            preprocess,
+        });
+    }
+    let mut card = ModelCard::new(
+        ModelKind::Classifier,
+        model_file::Architecture {
+            network: model_file::ENSEMBLE_NETWORK.into(),
+            input_size: 96,
+            params: Default::default(),
+        },
+        members[0].preprocess.clone(),
+        vec!["normal".into(), "tb".into()],
+    );
+    card.members = members;
+    card.weights = model_file::WeightPrecision::F16;
+    cxr_nn::classifier::save(path, &networks, &card).unwrap();
+    path.to_path_buf()
+}
+
 fn save_tiny_model(
     path: &Path,
     lung_crop: Option<cxr_core::lungs::LungCropSpec>,
