@@ -12,24 +12,18 @@ mod report;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use cxr_core::metrics::{
-    ConfidenceLevel, ConfusionMatrix, Estimate, PairedAucTest, ThresholdRule, delong_paired_test,
-    roc_curve, select_threshold,
-};
+use cxr_core::metrics::{Estimate, PairedAucTest, delong_paired_test};
 use serde::{Deserialize, Serialize};
 
 use crate::backbones::BackboneKind;
 use crate::classifier::HeadConfig;
-use crate::train::crossval::{self, CrossValidation, FoldScores, Spread};
+use crate::train::crossval::{self, CrossValidation, Spread};
+pub use crate::train::crossval::{WHO_MIN_SENSITIVITY, WhoPoint};
 use crate::train::log::EpochRecord;
 use crate::train::recipe::Recipe;
 use crate::train::{CacheDirs, MODEL_FILE, TrainError, TrainRequest, pseudo_labels, train};
 use crate::weights::CATALOG;
 use measure::{Costs, SpeedConfig};
-
-/// The WHO target product profile's minimum sensitivity for a TB triage test; each fold's
-/// threshold is the highest that reaches it on that fold's validation images.
-pub const WHO_MIN_SENSITIVITY: f64 = 0.90;
 
 pub const REQUEST_FILE: &str = "compare.json";
 pub const REPORT_JSON: &str = "report.json";
@@ -123,15 +117,6 @@ pub struct BackboneResult {
     /// is the variant's change worth it? `None` for main-recipe rows.
     #[serde(default)]
     pub versus_main: Option<PairedAucTest>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WhoPoint {
-    /// Thresholds chosen per fold.
-    pub thresholds: Vec<f64>,
-    pub accuracy: Option<Estimate>,
-    pub sensitivity: Option<Estimate>,
-    pub specificity: Option<Estimate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -445,7 +430,7 @@ fn summarise(request: &CompareRequest, done: &[Trained]) -> Result<CompareReport
             auc: cv.auc.clone(),
             auc_ci: mean_interval(&cv.auc, cv.folds.len()),
             pooled_auc: cv.pooled.auc,
-            who: who_point(&cv.scores).map_err(metrics_error)?,
+            who: crossval::who_point(&cv.scores).map_err(metrics_error)?,
             costs: t.costs.clone(),
             training_seconds: t.training_seconds,
             versus_best,
@@ -489,42 +474,12 @@ fn ensemble(
         auc_ci: mean_interval(&cv.auc, cv.folds.len()),
         auc: cv.auc.clone(),
         pooled_auc: cv.pooled.auc,
-        who: who_point(&cv.scores).map_err(metrics_error)?,
+        who: crossval::who_point(&cv.scores).map_err(metrics_error)?,
         parameters: costs.clone().map(|c| c.parameters).sum(),
         giga_macs: costs.clone().map(|c| c.giga_macs).sum(),
         images_per_second: 1.0 / costs.map(|c| 1.0 / c.images_per_second).sum::<f64>(),
         versus_best: delong_paired_test(&scores, best_scores, labels).map_err(metrics_error)?,
     }))
-}
-
-/// Each fold's threshold for sensitivity >= 0.90 on its validation images, applied to its
-/// held-out images; the confusion counts summed over folds.
-fn who_point(folds: &[FoldScores]) -> Result<WhoPoint, cxr_core::metrics::MetricsError> {
-    let mut total = ConfusionMatrix {
-        true_positives: 0,
-        false_positives: 0,
-        true_negatives: 0,
-        false_negatives: 0,
-    };
-    let mut thresholds = Vec::new();
-    for fold in folds {
-        let roc = roc_curve(&fold.val_scores, &fold.val_labels)?;
-        let threshold =
-            select_threshold(&roc, ThresholdRule::Sensitivity(WHO_MIN_SENSITIVITY))?.threshold;
-        let m = ConfusionMatrix::at_threshold(&fold.test_scores, &fold.test_labels, threshold)?;
-        total.true_positives += m.true_positives;
-        total.false_positives += m.false_positives;
-        total.true_negatives += m.true_negatives;
-        total.false_negatives += m.false_negatives;
-        thresholds.push(threshold);
-    }
-    let metrics = total.metrics(ConfidenceLevel::default());
-    Ok(WhoPoint {
-        thresholds,
-        accuracy: metrics.accuracy,
-        sensitivity: metrics.sensitivity,
-        specificity: metrics.specificity,
-    })
 }
 
 /// Student-t 95 % interval of a mean over `n` folds (clipped to [0, 1]).
@@ -667,23 +622,5 @@ mod tests {
                 .to_string()
                 .contains("twice")
         );
-    }
-
-    #[test]
-    fn the_who_threshold_comes_from_validation_and_counts_pool() {
-        let fold = FoldScores {
-            val: vec![0, 1, 2, 3],
-            val_labels: vec![false, false, true, true],
-            val_scores: vec![0.1, 0.6, 0.4, 0.9],
-            test: vec![4, 5, 6, 7],
-            test_labels: vec![false, false, true, true],
-            test_scores: vec![0.2, 0.5, 0.45, 0.3],
-        };
-        // Sensitivity 0.9 on validation needs both positives: threshold 0.4.
-        let point = who_point(&[fold.clone(), fold]).expect("who");
-        assert_eq!(point.thresholds, vec![0.4, 0.4]);
-        let sensitivity = point.sensitivity.expect("sensitivity").value;
-        let specificity = point.specificity.expect("specificity").value;
-        assert_eq!((sensitivity, specificity), (0.5, 0.5));
     }
 }

@@ -3,13 +3,29 @@
 
 use serde::{Deserialize, Serialize};
 
-use cxr_core::metrics::{ClassFigures, class_figures};
+use cxr_core::metrics::{
+    ClassFigures, ConfidenceLevel, ConfusionMatrix, Estimate, ThresholdRule, class_figures,
+    roc_curve, select_threshold,
+};
 
 use super::data::{Labels, Partition};
 use super::run::RunOutcome;
 use super::{TrainError, validation};
 use crate::classifier::mean_log_odds;
 use crate::model_file::Validation;
+
+/// The WHO target product profile's minimum sensitivity for a TB triage test; each fold's
+/// threshold is the highest that reaches it on that fold's validation images.
+pub const WHO_MIN_SENSITIVITY: f64 = 0.90;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhoPoint {
+    /// Thresholds chosen per fold.
+    pub thresholds: Vec<f64>,
+    pub accuracy: Option<Estimate>,
+    pub sensitivity: Option<Estimate>,
+    pub specificity: Option<Estimate>,
+}
 
 /// A figure over folds: mean, sample standard deviation, minimum and maximum.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +49,11 @@ pub struct CrossValidation {
     /// Each fold's raw scores, for pairing models trained on the same folds (`cxr compare`).
     #[serde(default)]
     pub scores: Vec<FoldScores>,
+    /// At each fold's WHO threshold (sensitivity >= 0.90 on its validation images), applied
+    /// to its held-out images; counts pooled over folds. `None` when a fold's validation
+    /// images lack a class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<WhoPoint>,
     /// A multi-class model's per-class figures on the pooled out-of-fold probabilities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<ClassFigures>,
@@ -104,6 +125,7 @@ pub fn from_scores(scores: Vec<FoldScores>) -> Result<CrossValidation, TrainErro
         specificity: spread(|v| v.specificity.map(|e| e.value)),
         folds,
         pooled,
+        who: who_point(&scores).ok(),
         scores,
         classes: None,
     })
@@ -152,6 +174,36 @@ pub fn mean_logit_ensemble(
         })
         .collect();
     Some(from_scores(scores))
+}
+
+/// Each fold's threshold for sensitivity >= 0.90 on its validation images, applied to its
+/// held-out images; the confusion counts summed over folds.
+pub fn who_point(folds: &[FoldScores]) -> Result<WhoPoint, cxr_core::metrics::MetricsError> {
+    let mut total = ConfusionMatrix {
+        true_positives: 0,
+        false_positives: 0,
+        true_negatives: 0,
+        false_negatives: 0,
+    };
+    let mut thresholds = Vec::new();
+    for fold in folds {
+        let roc = roc_curve(&fold.val_scores, &fold.val_labels)?;
+        let threshold =
+            select_threshold(&roc, ThresholdRule::Sensitivity(WHO_MIN_SENSITIVITY))?.threshold;
+        let m = ConfusionMatrix::at_threshold(&fold.test_scores, &fold.test_labels, threshold)?;
+        total.true_positives += m.true_positives;
+        total.false_positives += m.false_positives;
+        total.true_negatives += m.true_negatives;
+        total.false_negatives += m.false_negatives;
+        thresholds.push(threshold);
+    }
+    let metrics = total.metrics(ConfidenceLevel::default());
+    Ok(WhoPoint {
+        thresholds,
+        accuracy: metrics.accuracy,
+        sensitivity: metrics.sensitivity,
+        specificity: metrics.specificity,
+    })
 }
 
 fn spread(values: &[f64]) -> Spread {
@@ -204,6 +256,24 @@ mod tests {
         other.test = vec![5, 4, 3, 2];
         let other = from_scores(vec![other]).expect("other");
         assert!(mean_logit_ensemble(&[&a, &other]).is_none());
+    }
+
+    #[test]
+    fn the_who_threshold_comes_from_validation_and_counts_pool() {
+        let fold = FoldScores {
+            val: vec![0, 1, 2, 3],
+            val_labels: vec![false, false, true, true],
+            val_scores: vec![0.1, 0.6, 0.4, 0.9],
+            test: vec![4, 5, 6, 7],
+            test_labels: vec![false, false, true, true],
+            test_scores: vec![0.2, 0.5, 0.45, 0.3],
+        };
+        // Sensitivity 0.9 on validation needs both positives: threshold 0.4.
+        let point = who_point(&[fold.clone(), fold]).expect("who");
+        assert_eq!(point.thresholds, vec![0.4, 0.4]);
+        let sensitivity = point.sensitivity.expect("sensitivity").value;
+        let specificity = point.specificity.expect("specificity").value;
+        assert_eq!((sensitivity, specificity), (0.5, 0.5));
     }
 
     #[test]

@@ -153,12 +153,12 @@ fn print_report(report: &TrainReport, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("model: {}", report.model.display());
+    let show = |e: Option<cxr_core::metrics::Estimate>| {
+        e.map_or("-".to_string(), |e| {
+            format!("{:.3} [{:.3}, {:.3}]", e.value, e.lower, e.upper)
+        })
+    };
     for validation in &report.card.validation {
-        let show = |e: Option<cxr_core::metrics::Estimate>| {
-            e.map_or("-".to_string(), |e| {
-                format!("{:.3} [{:.3}, {:.3}]", e.value, e.lower, e.upper)
-            })
-        };
         println!(
             "{}: AUC {}, accuracy {}, sensitivity {}, specificity {} (at {})",
             validation.name,
@@ -184,6 +184,15 @@ fn print_report(report: &TrainReport, json: bool) -> anyhow::Result<()> {
         line("accuracy", &cv.accuracy);
         line("sensitivity", &cv.sensitivity);
         line("specificity", &cv.specificity);
+        if let Some(who) = &cv.who {
+            println!(
+                "  at each fold's WHO threshold (sensitivity >= {} on its validation images), pooled: sensitivity {}, specificity {}, accuracy {}",
+                cxr_nn::train::crossval::WHO_MIN_SENSITIVITY,
+                show(who.sensitivity),
+                show(who.specificity),
+                show(who.accuracy)
+            );
+        }
     }
     for figures in &report.card.class_validation {
         print!("{figures}");
