@@ -3,7 +3,9 @@
 //!
 //! A run folder holds `run.json` (what was asked, so `--resume` needs nothing else), per-run
 //! `checkpoint.bin`, `best.safetensors`, `metrics.csv/json`, `accuracy.png`, `loss.png`, and
-//! at the end `model.safetensors` with its card (and `cross-validation.json` with `--folds`).
+//! at the end `model.safetensors` with its card (and `cross-validation.json` with `--folds`),
+//! then `report.json`. An ensemble recipe's folder holds one such folder per member in
+//! `members/`, and the ensemble's own files beside them (see [`ensemble`]).
 
 pub mod checkpoint;
 pub mod crossval;
