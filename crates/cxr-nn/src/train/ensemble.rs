@@ -32,6 +32,8 @@ pub fn train_ensemble(
 ) -> Result<TrainReport, TrainError> {
     start_run(request)?;
     let recipe = &request.recipe;
+    // A missing or unreadable data set is reported before any member starts.
+    Dataset::open(&request.data, &recipe.class_names()?)?;
     let out = &request.out;
     let count = recipe.ensemble.len();
     let mut reports = Vec::with_capacity(count);
