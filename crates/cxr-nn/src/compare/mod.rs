@@ -9,7 +9,7 @@
 pub mod measure;
 mod report;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use cxr_core::metrics::{Estimate, PairedAucTest, delong_paired_test};
@@ -21,7 +21,9 @@ use crate::train::crossval::{self, CrossValidation, Spread};
 pub use crate::train::crossval::{WHO_MIN_SENSITIVITY, WhoPoint};
 use crate::train::log::EpochRecord;
 use crate::train::recipe::Recipe;
-use crate::train::{CacheDirs, MODEL_FILE, TrainError, TrainRequest, pseudo_labels, train};
+use crate::train::{
+    CacheDirs, MODEL_FILE, TrainError, TrainRequest, pseudo_labels, read_json, train, write_json,
+};
 use crate::weights::CATALOG;
 use measure::{Costs, SpeedConfig};
 
@@ -34,8 +36,6 @@ const COSTS_FILE: &str = "costs.json";
 pub enum CompareError {
     #[error(transparent)]
     Train(#[from] TrainError),
-    #[error("{}: {message}", path.display())]
-    Json { path: PathBuf, message: String },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -511,25 +511,6 @@ fn t_975(df: usize) -> f64 {
     let v = df.max(1) as f64;
     z + (z.powi(3) + z) / (4.0 * v)
         + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * v * v)
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CompareError> {
-    let bytes = std::fs::read(path).map_err(|source| CompareError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|err| CompareError::Json {
-        path: path.to_path_buf(),
-        message: err.to_string(),
-    })
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CompareError> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|err| CompareError::Json {
-        path: path.to_path_buf(),
-        message: err.to_string(),
-    })?;
-    Ok(crate::train::checkpoint::write_atomic(path, &bytes)?)
 }
 
 #[cfg(test)]
