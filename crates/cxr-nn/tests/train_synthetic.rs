@@ -448,17 +448,15 @@ fn an_ensemble_recipe_trains_each_member_and_stores_one_half_precision_model() {
         .collect();
     assert_eq!(screened, report.validation_scores.val_scores);
     // f16 storage moves the members' combined scores only a little.
+    let member_val = |name: &str| {
+        let path = members.join(name).join(cxr_nn::train::REPORT_FILE);
+        let report: cxr_nn::train::TrainReport =
+            serde_json::from_slice(&std::fs::read(path).expect("report")).expect("json");
+        report.validation_scores.val_scores
+    };
+    let (lite0_val, mobilenet_val) = (member_val("efficientnet-lite0"), member_val("mobilenet-v2"));
     for (i, stored) in screened.iter().enumerate() {
-        let member_val = |name: &str| {
-            let path = members.join(name).join(cxr_nn::train::REPORT_FILE);
-            let report: cxr_nn::train::TrainReport =
-                serde_json::from_slice(&std::fs::read(path).expect("report")).expect("json");
-            report.validation_scores.val_scores[i]
-        };
-        let full = classifier::mean_log_odds(&[
-            member_val("efficientnet-lite0"),
-            member_val("mobilenet-v2"),
-        ]);
+        let full = classifier::mean_log_odds(&[lite0_val[i], mobilenet_val[i]]);
         assert!((stored - full).abs() < 0.02, "{stored} vs {full}");
     }
 

@@ -32,8 +32,10 @@ pub fn train_ensemble(
 ) -> Result<TrainReport, TrainError> {
     start_run(request)?;
     let recipe = &request.recipe;
-    // A missing or unreadable data set is reported before any member starts.
-    Dataset::open(&request.data, &recipe.class_names()?)?;
+    // A missing or unreadable data set is reported before any member starts; the stored
+    // file's validation images are read from it at the end.
+    let names = recipe.class_names()?;
+    let dataset = Dataset::open(&request.data, &names)?;
     let out = &request.out;
     let count = recipe.ensemble.len();
     let mut reports = Vec::with_capacity(count);
@@ -79,7 +81,8 @@ pub fn train_ensemble(
 
     // The thresholds are chosen on what the stored file scores (f16 storage moves scores a
     // little), through the same path `cxr predict` takes.
-    let stored = score_stored(&path, request, &validation_images.val)?;
+    let labels = Labels::of(&dataset, &names);
+    let stored = score_stored(&path, &dataset, &labels, &validation_images.val)?;
     let members_mean: Vec<f64> = (0..stored.screening.len())
         .map(|i| {
             let members: Vec<f64> = reports
@@ -209,7 +212,7 @@ fn ensemble_card(recipe: &Recipe, reports: &[TrainReport]) -> Result<ModelCard, 
     Ok(card)
 }
 
-/// What the stored model file scores on the data set's images `indices`, with their labels.
+/// What the stored model file scores on `dataset`'s images `indices`, with their labels.
 struct StoredScores {
     screening: Vec<f64>,
     classes: Vec<Vec<f64>>,
@@ -218,12 +221,10 @@ struct StoredScores {
 
 fn score_stored(
     path: &Path,
-    request: &TrainRequest,
+    dataset: &Dataset,
+    labels: &Labels,
     indices: &[usize],
 ) -> Result<StoredScores, TrainError> {
-    let names = request.recipe.class_names()?;
-    let dataset = Dataset::open(&request.data, &names)?;
-    let labels = Labels::of(&dataset, &names);
     let paths: Vec<PathBuf> = indices
         .iter()
         .map(|&i| dataset.items[i].path.clone())
