@@ -409,7 +409,9 @@ impl ModuleAdapter for HalfPrecisionMatrices {
 /// Loads the tensors of the file at `path` into `module` (built from the card, e.g. by
 /// [`read_card`] first) after checking the card's format and kind. Every tensor must fit and
 /// every stored tensor must be used, except those `ignorable` names: nothing is loaded
-/// partially. Half-precision weights are widened to f32.
+/// partially. Half-precision weights are widened to f32. BatchNorm statistics are written in
+/// place, and burn's clones of a module share them: load into a module of its own (`valid()`
+/// gives one), not into a clone of one still in use.
 pub fn load_into<M: Module>(
     mut module: M,
     path: &Path,
@@ -553,6 +555,29 @@ mod tests {
             .filter(|entry| entry.file_name() != "model.safetensors")
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+
+    #[test]
+    fn thresholds_read_back_exactly_as_written() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("model.safetensors");
+        let mut card = card();
+        // Written as "0.49990305304495797", which serde_json's fast float parser reads one
+        // step off unless its exact parser (feature `float_roundtrip`) is on.
+        let threshold = 0.49990305304495797;
+        card.operating_points.push(OperatingPoint {
+            name: "who-min".to_string(),
+            threshold,
+            rule: "sensitivity >= 0.9".to_string(),
+            sensitivity: None,
+            specificity: None,
+        });
+        save(&path, &linear(4), &card).expect("save");
+        let read = read_card(&path).expect("card");
+        assert_eq!(
+            read.operating_points[0].threshold.to_bits(),
+            threshold.to_bits()
+        );
     }
 
     #[test]
