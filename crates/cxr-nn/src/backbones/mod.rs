@@ -3,6 +3,7 @@
 
 pub mod alexnet;
 pub mod blocks;
+mod boxed;
 mod convolution;
 pub mod efficientnet_lite;
 pub mod googlenet;
@@ -21,6 +22,7 @@ use burn::module::{Flag, Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::tensor::{Device, Tensor};
 
 pub use alexnet::AlexNet;
+pub use boxed::Boxed;
 pub use googlenet::GoogLeNet;
 pub use inception_resnet_v2::InceptionResNetV2;
 pub use inception_v3::InceptionV3;
@@ -184,10 +186,11 @@ impl BackboneKind {
     /// A freshly initialised network (random weights) of this architecture.
     pub fn init(self, device: &Device) -> Backbone {
         match (self, self.layout()) {
-            (Self::InceptionV3, _) => {
-                Backbone::InceptionV3(InceptionV3::new(inception_v3::PoolPadding::Keras, device))
-            }
-            (Self::Xception, _) => Backbone::Xception(Xception::new(device)),
+            (Self::InceptionV3, _) => Backbone::InceptionV3(Boxed::new(InceptionV3::new(
+                inception_v3::PoolPadding::Keras,
+                device,
+            ))),
+            (Self::Xception, _) => Backbone::Xception(Boxed::new(Xception::new(device))),
             (Self::AlexNet, _) => Backbone::AlexNet(AlexNet::new(device)),
             (Self::GoogLeNet, _) => Backbone::GoogLeNet(GoogLeNet::new(device)),
             (Self::InceptionResNetV2, _) => {
@@ -220,14 +223,16 @@ impl BackboneKind {
     }
 }
 
-/// Any backbone, as one module: what classifiers, training and Grad-CAM hold.
-// A model holds one backbone, so the variants' differing sizes cost nothing worth boxing for.
+/// Any backbone, as one module: what classifiers, training and Grad-CAM hold. The two largest
+/// are boxed: a classifier is moved by value through training, and each move of an unboxed
+/// Inception V3 took 54 KB of stack (a test thread's 2 MB ran out).
+// The others take under 2 KB; only AlexNet's 24 bytes make the difference "large".
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
     InvertedResidual(InvertedResidualNet),
-    InceptionV3(InceptionV3),
-    Xception(Xception),
+    InceptionV3(Boxed<InceptionV3>),
+    Xception(Boxed<Xception>),
     AlexNet(AlexNet),
     GoogLeNet(GoogLeNet),
     InceptionResNetV2(InceptionResNetV2),
@@ -286,8 +291,8 @@ impl Backbone {
     pub fn fold_batchnorm(self) -> Self {
         match self {
             Self::InvertedResidual(net) => Self::InvertedResidual(net.fold_batchnorm()),
-            Self::InceptionV3(net) => Self::InceptionV3(net.fold_batchnorm()),
-            Self::Xception(net) => Self::Xception(net.fold_batchnorm()),
+            Self::InceptionV3(net) => Self::InceptionV3(net.map_inner(InceptionV3::fold_batchnorm)),
+            Self::Xception(net) => Self::Xception(net.map_inner(Xception::fold_batchnorm)),
             // AlexNet has no BatchNorm.
             Self::AlexNet(net) => Self::AlexNet(net),
             Self::GoogLeNet(net) => Self::GoogLeNet(net.fold_batchnorm()),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use burn::store::ApplyResult;
 use burn::tensor::Device;
 
-use crate::backbones::{Backbone, BackboneKind, inception_v3, xception};
+use crate::backbones::{Backbone, BackboneKind, Boxed, inception_v3, xception};
 pub use keras::KerasError;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,11 +44,11 @@ pub fn load_any(kind: BackboneKind, path: &Path, device: &Device) -> Result<Back
     match (extension.as_str(), kind) {
         ("safetensors", _) => internal::load(kind, path, device),
         ("h5" | "keras" | "json" | "js", BackboneKind::InceptionV3) => Ok(Backbone::InceptionV3(
-            inception_v3::load_keras(path, device)?.0,
+            Boxed::new(inception_v3::load_keras(path, device)?.0),
         )),
-        ("h5" | "keras" | "json" | "js", BackboneKind::Xception) => {
-            Ok(Backbone::Xception(xception::load_keras(path, device)?.0))
-        }
+        ("h5" | "keras" | "json" | "js", BackboneKind::Xception) => Ok(Backbone::Xception(
+            Boxed::new(xception::load_keras(path, device)?.0),
+        )),
         ("h5" | "keras" | "json" | "js", _) => Err(ImportError::Mismatch {
             path: path.to_path_buf(),
             backbone: kind,
