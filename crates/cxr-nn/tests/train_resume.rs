@@ -1,12 +1,25 @@
-//! Resuming a cross-validation in a new process scores every fold as an uninterrupted run did.
-//! A test binary of its own: the backend's random stream (dropout) is one per process, and the
-//! tests of one binary run in parallel threads that would draw from it too.
+//! Resuming a cross-validation, between folds or in the middle of one, scores every fold as an
+//! uninterrupted run did, bit for bit.
 
 mod train_support;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use cxr_nn::train::{TrainRequest, train};
+use cxr_nn::train::{TrainError, TrainReport, TrainRequest, train};
+
+/// Each fold's held-out scores.
+fn fold_scores(report: &TrainReport) -> Vec<Vec<f64>> {
+    report
+        .cross_validation
+        .as_ref()
+        .expect("cv")
+        .scores
+        .iter()
+        .map(|fold| fold.test_scores.clone())
+        .collect()
+}
 
 #[test]
 fn a_cross_validation_resumed_after_its_first_fold_scores_as_if_never_stopped() {
@@ -44,15 +57,52 @@ fn a_cross_validation_resumed_after_its_first_fold_scores_as_if_never_stopped() 
         &resumed.out.join("fold-1"),
     );
     let again = train(&resumed, &caches, &AtomicBool::new(false)).expect("resume");
-    let scores = |report: &cxr_nn::train::TrainReport| {
-        report
-            .cross_validation
-            .as_ref()
-            .expect("cv")
-            .scores
-            .iter()
-            .map(|fold| fold.test_scores.clone())
-            .collect::<Vec<_>>()
+    assert_eq!(fold_scores(&again), fold_scores(&whole));
+}
+
+#[test]
+fn a_cross_validation_stopped_in_the_middle_of_a_fold_resumes_to_the_same_scores() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_blob_dataset(&data, 9);
+    let caches = train_support::private_caches(dir.path());
+    // Both phases, so that the schedule, the kept weights and the phase change all resume.
+    let mut recipe = train_support::tiny_recipe(4, 2);
+    recipe.augmented_views = 2;
+    let request = |out: &str| TrainRequest {
+        data: data.clone(),
+        out: dir.path().join(out),
+        recipe: recipe.clone(),
+        folds: Some(3),
+        unlabelled: None,
     };
-    assert_eq!(scores(&again), scores(&whole));
+    let whole = train(&request("whole"), &caches, &AtomicBool::new(false)).expect("train");
+
+    // Stopped (as Ctrl-C stops it) once the second fold has finished an epoch: wherever the
+    // stop lands, the run keeps only what its last checkpoint holds.
+    let stopped = request("stopped");
+    let stop = Arc::new(AtomicBool::new(false));
+    let trainer = {
+        let (stopped, caches, stop) = (stopped.clone(), caches.clone(), stop.clone());
+        std::thread::spawn(move || train(&stopped, &caches, &stop))
+    };
+    let metrics = stopped.out.join("fold-2").join("metrics.csv");
+    while !trainer.is_finished() {
+        let epochs = std::fs::read_to_string(&metrics).map_or(0, |csv| csv.lines().count());
+        if epochs >= 2 {
+            stop.store(true, Ordering::Relaxed);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let outcome = trainer.join().expect("training thread");
+    assert!(
+        matches!(outcome, Err(TrainError::Interrupted)),
+        "the run ended before it could be stopped"
+    );
+
+    let resumed = TrainRequest::resume(&stopped.out).expect("resume request");
+    let again = train(&resumed, &caches, &AtomicBool::new(false)).expect("resume");
+    assert_eq!(fold_scores(&again), fold_scores(&whole));
+    assert_eq!(again.card.validation, whole.card.validation);
 }

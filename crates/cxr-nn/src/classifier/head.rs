@@ -2,13 +2,13 @@
 //! global average pooling -> Dense 512 -> ReLU -> BatchNorm -> Dropout 0.5 -> Dense 1 (a logit),
 //! or Dense C (a softmax over classes) whose refer classes' log-odds is the screening logit.
 
-use burn::module::Module;
-use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu,
-};
+use burn::module::{Module, Param};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Relu};
 use burn::tensor::activation::{sigmoid, softmax};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use cxr_core::dataset::ClassNames;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::batch::index_tensor;
 
@@ -62,19 +62,34 @@ impl HeadConfig {
         }
     }
 
+    /// The head with its initial weights drawn from `seed` (see [`HeadConfig::init_seeded`]).
+    pub fn init(&self, device: &Device) -> Head {
+        self.init_seeded(0, device)
+    }
+
     /// Keras' defaults where they differ from burn's: Glorot-uniform kernels, zero biases,
     /// BatchNorm epsilon 1e-3 and running-average momentum 0.99 (burn counts it as 0.01).
-    pub fn init(&self, device: &Device) -> Head {
-        let dense = |inputs, outputs| {
-            LinearConfig::new(inputs, outputs)
-                .with_initializer(Initializer::XavierUniform { gain: 1.0 })
-                .init(device)
+    /// The kernels come from a generator seeded with `seed`, not from the backend's
+    /// process-wide stream, so that the same seed gives the same head whatever else the
+    /// process draws.
+    pub fn init_seeded(&self, seed: u64, device: &Device) -> Head {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut dense = |inputs: usize, outputs: usize| {
+            let mut layer = LinearConfig::new(inputs, outputs)
+                .with_initializer(Initializer::Zeros)
+                .init(device);
+            let limit = (6.0 / (inputs + outputs) as f64).sqrt();
+            let kernel: Vec<f32> = (0..inputs * outputs)
+                .map(|_| rng.random_range(-limit..limit) as f32)
+                .collect();
+            layer.weight = Param::from_tensor(Tensor::from_data(
+                TensorData::new(kernel, [inputs, outputs]),
+                device,
+            ));
+            layer
         };
-        let mut hidden = dense(self.in_channels, self.hidden);
-        let mut output = dense(self.hidden, self.outputs.width());
-        for layer in [&mut hidden, &mut output] {
-            layer.bias = layer.bias.take().map(|bias| bias.map(|b| b.zeros_like()));
-        }
+        let hidden = dense(self.in_channels, self.hidden);
+        let output = dense(self.hidden, self.outputs.width());
         Head {
             hidden,
             activation: Relu::new(),
@@ -82,7 +97,7 @@ impl HeadConfig {
                 .with_epsilon(1e-3)
                 .with_momentum(0.01)
                 .init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: self.dropout,
             output,
             outputs: self.outputs.clone(),
         }
@@ -94,7 +109,9 @@ pub struct Head {
     pub hidden: Linear,
     pub activation: Relu,
     pub norm: BatchNorm,
-    pub dropout: Dropout,
+    /// Dropout rate of the hidden units in training (see [`Head::class_logits_training`]).
+    #[module(skip)]
+    pub dropout: f64,
     pub output: Linear,
     #[module(skip)]
     pub outputs: HeadOutputs,
@@ -111,12 +128,34 @@ impl Head {
     /// probabilities. The binary head's logit `z` becomes `[0, z]`: the same probabilities and
     /// the same cross-entropy as the sigmoid of `z`.
     pub fn class_logits(&self, features: Tensor<4>) -> Tensor<2> {
+        self.output_logits(self.hidden_units(features))
+    }
+
+    /// [`Head::class_logits`] as training computes it: each hidden unit dropped with the
+    /// head's rate and the rest scaled up to keep the sum (Keras' dropout). The masks come
+    /// from `rng`, not from the backend's process-wide stream, so that a training run draws
+    /// the same masks whatever else the process does and wherever it resumes.
+    pub fn class_logits_training(&self, features: Tensor<4>, rng: &mut impl Rng) -> Tensor<2> {
+        let hidden = self.hidden_units(features);
+        let [n, width] = hidden.dims();
+        let hidden = if self.dropout > 0.0 {
+            let mask = dropout_mask(n * width, self.dropout, rng);
+            hidden.clone() * Tensor::from_data(TensorData::new(mask, [n, width]), &hidden.device())
+        } else {
+            hidden
+        };
+        self.output_logits(hidden)
+    }
+
+    /// Pooled features through the hidden layer, its ReLU and its BatchNorm `[n, hidden]`.
+    fn hidden_units(&self, features: Tensor<4>) -> Tensor<2> {
         let pooled = features.mean_dims(&[2, 3]).flatten(1, 3);
-        let hidden = self.activation.forward(dense(&self.hidden, pooled));
-        let logits = dense(
-            &self.output,
-            self.dropout.forward(self.norm.forward(hidden)),
-        );
+        self.norm
+            .forward(self.activation.forward(dense(&self.hidden, pooled)))
+    }
+
+    fn output_logits(&self, hidden: Tensor<2>) -> Tensor<2> {
+        let logits = dense(&self.output, hidden);
         match &self.outputs {
             HeadOutputs::Binary => Tensor::cat(vec![logits.zeros_like(), logits], 1),
             HeadOutputs::Softmax { .. } => logits,
@@ -155,6 +194,14 @@ fn dense(layer: &Linear, rows: Tensor<2>) -> Tensor<2> {
         }
         _ => layer.forward(rows),
     }
+}
+
+/// `count` multipliers: 0 with probability `rate`, else `1 / (1 - rate)`.
+fn dropout_mask(count: usize, rate: f64, rng: &mut impl Rng) -> Vec<f32> {
+    let kept = (1.0 / (1.0 - rate)) as f32;
+    (0..count)
+        .map(|_| if rng.random_bool(rate) { 0.0 } else { kept })
+        .collect()
 }
 
 /// A head's probabilities for a batch of images: of being referred, and of each class.
@@ -207,8 +254,8 @@ pub fn log_sum_exp(x: Tensor<2>) -> Tensor<2> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::inference_device;
-    use burn::tensor::{Distribution, TensorData};
+    use crate::device::{inference_device, training_device};
+    use burn::tensor::Distribution;
 
     #[test]
     fn pooled_features_become_one_logit_per_image() {
@@ -269,11 +316,68 @@ mod tests {
     }
 
     #[test]
+    fn training_drops_hidden_units_with_masks_from_the_given_generator() {
+        let mask = dropout_mask(20_000, 0.5, &mut ChaCha8Rng::seed_from_u64(1));
+        assert!(mask.iter().all(|&m| m == 0.0 || m == 2.0));
+        let dropped = mask.iter().filter(|&&m| m == 0.0).count() as f64 / 20_000.0;
+        assert!((dropped - 0.5).abs() < 0.02, "{dropped}");
+
+        let device = training_device();
+        let head = HeadConfig::paper(64).init(&device).train();
+        let features = Tensor::<4>::random([8, 64, 1, 1], Distribution::Normal(0.0, 1.0), &device);
+        let logits = |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            head.class_logits_training(features.clone(), &mut rng)
+                .into_data()
+        };
+        assert_eq!(logits(7), logits(7));
+        assert_ne!(logits(7), logits(8));
+        // Without dropout, training's logits are the plain ones (BatchNorm on batch figures
+        // in both, on the training device).
+        let undropped = Head {
+            dropout: 0.0,
+            ..head.clone()
+        };
+        let plain = undropped.class_logits(features.clone()).into_data();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let training = undropped
+            .class_logits_training(features, &mut rng)
+            .into_data();
+        assert_eq!(plain, training);
+    }
+
+    #[test]
     fn log_sum_exp_does_not_overflow() {
         let device = inference_device();
         let x = Tensor::<2>::from_data(TensorData::new(vec![1000.0f32, 1000.0], [1, 2]), &device);
         let value = log_sum_exp(x).into_scalar::<f32>();
         assert!((value - (1000.0 + 2f32.ln())).abs() < 1e-3, "{value}");
+    }
+
+    #[test]
+    fn the_initial_kernels_are_glorot_uniform_and_follow_the_seed() {
+        let device = inference_device();
+        let kernel = |seed| {
+            HeadConfig::paper(96)
+                .init_seeded(seed, &device)
+                .hidden
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32")
+        };
+        let first = kernel(1);
+        assert_eq!(first, kernel(1));
+        assert_ne!(first, kernel(2));
+        let limit = (6.0f32 / (96 + 512) as f32).sqrt();
+        assert!(first.iter().all(|w| w.abs() <= limit));
+        // Uniform on [-limit, limit]: mean 0, standard deviation limit / sqrt(3).
+        let n = first.len() as f32;
+        let mean = first.iter().sum::<f32>() / n;
+        let sd = (first.iter().map(|w| (w - mean).powi(2)).sum::<f32>() / n).sqrt();
+        assert!(mean.abs() < 0.01 * limit, "{mean}");
+        assert!((sd / (limit / 3f32.sqrt()) - 1.0).abs() < 0.02, "{sd}");
     }
 
     #[test]

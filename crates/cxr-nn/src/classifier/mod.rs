@@ -38,9 +38,14 @@ impl Classifier {
     /// `backbone` with `head` on it; an ImageNet classifier that came with the backbone's
     /// weights is dropped.
     pub fn new(backbone: Backbone, head: &HeadConfig, device: &Device) -> Self {
+        Self::seeded(backbone, head, 0, device)
+    }
+
+    /// [`Classifier::new`] with the head's initial weights drawn from `seed`.
+    pub fn seeded(backbone: Backbone, head: &HeadConfig, seed: u64, device: &Device) -> Self {
         Self {
             backbone: backbone.without_imagenet_classifier(),
-            head: head.init(device),
+            head: head.init_seeded(seed, device),
         }
     }
 

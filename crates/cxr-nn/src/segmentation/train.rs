@@ -21,7 +21,7 @@ use super::loss::dice_bce_loss;
 use super::model::{load_model, lung_card, save_model};
 use super::net::LungNet;
 use crate::backbones::BackboneKind;
-use crate::device::{inference_device, training_device};
+use crate::device::{inference_device, training_device, with_seed};
 use crate::model_file::{DataManifest, ModelCard, TrainingRecord};
 use crate::weights;
 
@@ -234,12 +234,13 @@ pub fn train(
         None => {
             // Fresh layers (the decoder, or all of it from scratch) start from the seed: the
             // same command trains the same model.
-            device.seed(config.seed);
             let net = if config.pretrained {
                 let backbone = weights::pretrained(kind, &weights::cache_dir()?, &device)?;
-                LungNet::from_backbone(kind, backbone, &device)?
+                with_seed(config.seed, |_| {
+                    LungNet::from_backbone(kind, backbone, &device)
+                })?
             } else {
-                LungNet::init(kind, &device)?
+                with_seed(config.seed, |_| LungNet::init(kind, &device))?
             };
             (net, optimizer_config().init(), Vec::new())
         }

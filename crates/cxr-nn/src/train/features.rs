@@ -419,6 +419,26 @@ mod tests {
     }
 
     #[test]
+    fn pooled_rows_do_not_depend_on_which_rows_were_cached_before() {
+        let fixture = Fixture::new();
+        let all: Vec<usize> = (0..6).collect();
+        let asked = [1, 3, 4];
+        // What a fold finds when an earlier fold scored every image halfway (one batch).
+        let mut after_scoring = fixture.cache(&[]);
+        fixture.fill(&mut after_scoring, View::Plain, Depth::Unfrozen, &all);
+        fixture.fill(&mut after_scoring, View::Plain, Depth::Pooled, &asked);
+        // What a fresh process finds: nothing.
+        let mut fresh = fixture.cache(&[]);
+        fixture.fill(&mut fresh, View::Plain, Depth::Pooled, &asked);
+        let rows = |cache: &FeatureCache| {
+            cache
+                .rows(View::Plain, Depth::Pooled, &asked)
+                .expect("rows")
+        };
+        assert_eq!(rows(&after_scoring).into_data(), rows(&fresh).into_data());
+    }
+
+    #[test]
     fn a_stop_request_is_honoured_before_the_next_batch() {
         let fixture = Fixture::new();
         let mut cache = fixture.cache(&[View::Plain]);

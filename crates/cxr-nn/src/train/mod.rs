@@ -183,14 +183,13 @@ fn train_one(
     };
     let kind = recipe.backbone_kind()?;
     let device = inference_device();
-    device.seed(recipe.seed);
     let backbone = match weights::pretrained(kind, &cache_dirs.weights, &device) {
         Err(weights::WeightsError::NoPretrained { .. }) => {
             eprintln!(
                 "{}: no pretrained weights; training from scratch",
                 kind.name()
             );
-            kind.init(&device)
+            crate::device::with_seed(recipe.seed, |device| kind.init(device))
         }
         other => other?,
     };
@@ -204,7 +203,7 @@ fn train_one(
         outputs,
         ..HeadConfig::paper(kind.spec().feature_channels)
     };
-    let initial = Classifier::new(backbone.clone(), &head, &device);
+    let initial = Classifier::seeded(backbone.clone(), &head, recipe.seed, &device);
     let mut spec = preprocess_spec(kind, recipe)?;
     let lungs = crop_lung_model(&mut spec)?;
     let mut card = ModelCard::new(

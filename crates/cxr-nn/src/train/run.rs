@@ -95,7 +95,6 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
         source,
     })?;
     let train_device = training_device();
-    train_device.seed(recipe.seed);
     let checkpoint_path = setup.dir.join(CHECKPOINT_FILE);
     let fresh = trainable(setup.initial.clone(), &train_device);
     let monitor = recipe.schedule.monitor;
@@ -158,10 +157,7 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
         // Phase 2 starts from the best phase-1 weights with a fresh optimiser and schedule,
         // as the paper's recompile did.
         model = for_phase(
-            trainable(
-                best_weights(&best_path, setup.initial.clone())?,
-                &train_device,
-            ),
+            trainable(best_weights(&best_path, &setup.initial)?, &train_device),
             Phase::FineTune,
             recipe,
         );
@@ -171,7 +167,7 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
         state.plateau = Plateau::new(recipe.learning_rate(Phase::FineTune));
         checkpoint::save(&checkpoint_path, &state, &model, &optimizer)?;
     }
-    let best = best_weights(&best_path, setup.initial)?;
+    let best = best_weights(&best_path, &setup.initial)?;
     let val = score_plain(&best, caches, &setup.partition.val, setup.stop)?;
     let test = score_plain(&best, caches, &setup.partition.test, setup.stop)?;
     Ok(RunOutcome {
@@ -232,12 +228,15 @@ fn for_phase(model: Classifier, phase: Phase, recipe: &Recipe) -> Classifier {
 }
 
 /// The best weights kept so far; the initial ones if no epoch ran (zero-epoch recipes).
-fn best_weights(path: &Path, initial: Classifier) -> Result<Classifier, TrainError> {
+fn best_weights(path: &Path, initial: &Classifier) -> Result<Classifier, TrainError> {
+    // A copy with BatchNorm statistics of its own (`valid`, where a clone would share them):
+    // loading writes them in place, and every later run (the next fold) starts from `initial`.
+    let own = initial.valid();
     if !path.is_file() {
-        return Ok(initial);
+        return Ok(own);
     }
     let ignorable = crate::classifier::is_imagenet_classifier;
-    Ok(model_file::load_into(initial, path, ModelKind::Classifier, ignorable)?.0)
+    Ok(model_file::load_into(own, path, ModelKind::Classifier, ignorable)?.0)
 }
 
 /// One epoch: a pass over the shuffled training images, then validation.
@@ -258,13 +257,8 @@ fn epoch(
     let (cache, images) = (&mut caches.features, &caches.images);
     let depth = depth(phase);
     let mut order = setup.partition.train.clone();
-    let phase_salt = match phase {
-        Phase::Frozen => 1,
-        Phase::FineTune => 2,
-    };
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-        recipe.seed ^ (phase_salt << 56) ^ epoch as u64,
-    ));
+    order.shuffle(&mut epoch_rng(recipe.seed, phase, epoch, Draw::Order));
+    let mut dropout = epoch_rng(recipe.seed, phase, epoch, Draw::Dropout);
     cache.fill(view, depth, &order, images, &device, setup.stop)?;
     let progress = epoch_progress(phase, epoch, phase_epochs(recipe, phase), order.len());
     let learning_rate = state.plateau.learning_rate;
@@ -278,7 +272,7 @@ fn epoch(
         let x = cache.rows(view, depth, batch)?.to_device(&train_device);
         let classes = setup.labels.classes_of(batch);
         let (targets, sample_weights) = targets(&classes, weights, &train_device);
-        let logits = forward_from(model, x, cache.next_stage(depth));
+        let logits = forward_from(model, x, cache.next_stage(depth), Some(&mut dropout));
         let loss = cross_entropy(logits.clone(), targets, sample_weights);
         loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
         correct += count_correct(&rows(logits).map_err(score_error)?, &classes);
@@ -339,12 +333,39 @@ fn epoch_progress(phase: Phase, epoch: usize, epochs: usize, images: usize) -> P
     bar
 }
 
-/// The classifier from the cached trunk output at stage `boundary` to class logits.
-fn forward_from(model: &Classifier, cached: Tensor<4>, boundary: usize) -> Tensor<2> {
+/// What an epoch's generator draws.
+#[derive(Clone, Copy)]
+enum Draw {
+    /// The order of the training images.
+    Order = 0,
+    /// The head's dropout masks.
+    Dropout = 1,
+}
+
+/// The generator of `draw` for epoch `epoch` (from 0) of `phase`: seeded by these alone, so
+/// that an epoch draws the same whether the run got there in one go or resumed.
+fn epoch_rng(seed: u64, phase: Phase, epoch: usize, draw: Draw) -> ChaCha8Rng {
+    let phase_salt: u64 = match phase {
+        Phase::Frozen => 1,
+        Phase::FineTune => 2,
+    };
+    ChaCha8Rng::seed_from_u64(seed ^ (phase_salt << 56) ^ ((draw as u64) << 48) ^ epoch as u64)
+}
+
+/// The classifier from the cached trunk output at stage `boundary` to class logits; with
+/// `dropout`, as training computes them (masks drawn from it).
+fn forward_from(
+    model: &Classifier,
+    cached: Tensor<4>,
+    boundary: usize,
+    dropout: Option<&mut ChaCha8Rng>,
+) -> Tensor<2> {
     let stages = boundary..model.backbone.num_stages().max(boundary);
-    model
-        .head
-        .class_logits(model.backbone.forward_stages(cached, stages))
+    let features = model.backbone.forward_stages(cached, stages);
+    match dropout {
+        Some(rng) => model.head.class_logits_training(features, rng),
+        None => model.head.class_logits(features),
+    }
 }
 
 /// The probabilities for images `indices`, from their plain-view trunk outputs at `depth`
@@ -368,7 +389,7 @@ fn score(
     let mut scores = Scores::default();
     for batch in indices.chunks(SCORE_BATCH) {
         let inputs = cache.rows(View::Plain, depth, batch)?;
-        let logits = forward_from(model, inputs, cache.next_stage(depth));
+        let logits = forward_from(model, inputs, cache.next_stage(depth), None);
         scores.extend(model.head.scores(logits).map_err(score_error)?);
     }
     Ok(scores)
@@ -474,6 +495,47 @@ mod tests {
         let second = 3.0f32.ln();
         assert!((loss(targets_even, even) - (first + second) / 2.0).abs() < 1e-5);
         assert!((loss(targets_weighted, weighted) - (first + 3.0 * second) / 2.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn loading_the_best_weights_leaves_the_initial_statistics_alone() {
+        use crate::backbones::BackboneKind;
+        use crate::classifier::HeadConfig;
+        let device = inference_device();
+        let initial = Classifier::new(
+            BackboneKind::MobileNetV2.init(&device),
+            &HeadConfig::paper(1280),
+            &device,
+        );
+        let statistics = |model: &Classifier| {
+            let norm = &model.head.norm;
+            norm.running_mean.value().into_data()
+        };
+        let untrained = statistics(&initial);
+        // A trained head: its statistics moved by a batch in training mode.
+        let trained = trainable(initial.clone(), &training_device());
+        let batch = Tensor::<4>::ones([2, 1280, 1, 1], &training_device()) * 3.0;
+        trained.head.class_logits(batch);
+        let trained = trained.valid();
+        assert_ne!(statistics(&trained), untrained);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(BEST_FILE);
+        let card = ModelCard::new(
+            ModelKind::Classifier,
+            crate::classifier::architecture(
+                BackboneKind::MobileNetV2,
+                &HeadConfig::paper(1280),
+                224,
+            ),
+            Default::default(),
+            vec!["normal".into(), "tb".into()],
+        );
+        model_file::save(&path, &trained, &card).expect("save");
+
+        let best = best_weights(&path, &initial).expect("load");
+        assert_eq!(statistics(&best), statistics(&trained));
+        assert_eq!(statistics(&initial), untrained);
+        assert_eq!(statistics(&initial.clone()), untrained);
     }
 
     #[test]
