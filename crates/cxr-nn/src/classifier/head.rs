@@ -62,7 +62,8 @@ impl HeadConfig {
         }
     }
 
-    /// The head with its initial weights drawn from `seed` (see [`HeadConfig::init_seeded`]).
+    /// [`HeadConfig::init_seeded`] with seed 0: for a head whose weights are loaded next, or
+    /// do not matter. Training seeds its heads with the recipe's seed.
     pub fn init(&self, device: &Device) -> Head {
         self.init_seeded(0, device)
     }
@@ -139,8 +140,9 @@ impl Head {
         let hidden = self.hidden_units(features);
         let [n, width] = hidden.dims();
         let hidden = if self.dropout > 0.0 {
-            let mask = dropout_mask(n * width, self.dropout, rng);
-            hidden.clone() * Tensor::from_data(TensorData::new(mask, [n, width]), &hidden.device())
+            let mask = TensorData::new(dropout_mask(n * width, self.dropout, rng), [n, width]);
+            let device = hidden.device();
+            hidden * Tensor::from_data(mask, &device)
         } else {
             hidden
         };
