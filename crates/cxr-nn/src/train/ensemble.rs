@@ -25,17 +25,13 @@ use crate::predict::{ScreenOptions, Screener};
 pub const MEMBERS_DIR: &str = "members";
 
 /// Trains every member (or takes a member's finished run as it is), then writes the ensemble.
-pub fn train_ensemble(
+pub(crate) fn train_ensemble(
     request: &TrainRequest,
+    dataset: &Dataset,
     cache_dirs: &CacheDirs,
     stop: &AtomicBool,
 ) -> Result<TrainReport, TrainError> {
-    start_run(request)?;
     let recipe = &request.recipe;
-    // A missing or unreadable data set is reported before any member starts; the stored
-    // file's validation images are read from it at the end.
-    let names = recipe.class_names()?;
-    let dataset = Dataset::open(&request.data, &names)?;
     let out = &request.out;
     let count = recipe.ensemble.len();
     let mut reports = Vec::with_capacity(count);
@@ -48,7 +44,10 @@ pub fn train_ensemble(
         };
         let report = match finished(&member)? {
             Some(report) => report,
-            None => train_one(&member, cache_dirs, stop)?,
+            None => {
+                start_run(&member)?;
+                train_one(&member, dataset, cache_dirs, stop)?
+            }
         };
         reports.push(report);
     }
@@ -81,8 +80,8 @@ pub fn train_ensemble(
 
     // The thresholds are chosen on what the stored file scores (f16 storage moves scores a
     // little), through the same path `cxr predict` takes.
-    let labels = Labels::of(&dataset, &names);
-    let stored = score_stored(&path, &dataset, &labels, &validation_images.val)?;
+    let labels = Labels::of(dataset, &recipe.class_names()?);
+    let stored = score_stored(&path, dataset, &labels, &validation_images.val)?;
     let members_mean: Vec<f64> = (0..stored.screening.len())
         .map(|i| {
             let members: Vec<f64> = reports

@@ -146,11 +146,15 @@ pub fn train(
     cache_dirs: &CacheDirs,
     stop: &AtomicBool,
 ) -> Result<TrainReport, TrainError> {
+    start_run(request)?;
+    // Opened once, here: a missing or unreadable data set is reported before anything trains,
+    // and an ensemble's members train on the same listing.
+    let dataset = Dataset::open(&request.data, &request.recipe.class_names()?)?;
     // Kept apart from the single-model body, whose stack frame is large: an ensemble's
     // member runs then do not nest one such frame inside another.
     match request.recipe.ensemble.is_empty() {
-        true => train_one(request, cache_dirs, stop),
-        false => ensemble::train_ensemble(request, cache_dirs, stop),
+        true => train_one(request, &dataset, cache_dirs, stop),
+        false => ensemble::train_ensemble(request, &dataset, cache_dirs, stop),
     }
 }
 
@@ -165,20 +169,20 @@ fn start_run(request: &TrainRequest) -> Result<(), TrainError> {
     write_json(&out.join(REQUEST_FILE), request)
 }
 
-/// [`train`] for a recipe of one backbone.
+/// [`train`] for a recipe of one backbone, on `dataset` (opened from `request.data`), in a run
+/// folder already started.
 fn train_one(
     request: &TrainRequest,
+    dataset: &Dataset,
     cache_dirs: &CacheDirs,
     stop: &AtomicBool,
 ) -> Result<TrainReport, TrainError> {
-    start_run(request)?;
     let recipe = &request.recipe;
     let out = &request.out;
     let names = recipe.class_names()?;
-    let dataset = Dataset::open(&request.data, &names)?;
-    let mut labels = Labels::of(&dataset, &names);
+    let mut labels = Labels::of(dataset, &names);
     let extra_unlabelled = match &request.unlabelled {
-        Some(dir) => unlabelled_images(dir, &dataset, recipe)?,
+        Some(dir) => unlabelled_images(dir, dataset, recipe)?,
         None => Vec::new(),
     };
     let kind = recipe.backbone_kind()?;
@@ -274,7 +278,7 @@ fn train_one(
     };
     let (cross_validation, final_partition) = match request.folds {
         Some(folds) => {
-            let labelled = data::cross_validation(&dataset, &labels, folds, recipe.seed)?;
+            let labelled = data::cross_validation(dataset, &labels, folds, recipe.seed)?;
             let partitions: Vec<Partition> = labelled.iter().cloned().map(scarce).collect();
             let mut outcomes = Vec::new();
             for (k, partition) in partitions.iter().enumerate() {
@@ -297,7 +301,7 @@ fn train_one(
         None => (
             None,
             scarce(data::fixed_split(
-                &dataset,
+                dataset,
                 &labels,
                 recipe.val_fraction,
                 recipe.seed,
@@ -311,7 +315,7 @@ fn train_one(
     let outcome = run_in(&final_dir, &final_partition, &mut caches)?;
     let val_labels = labels.screening(&final_partition.val);
     card.training = Some(TrainingRecord {
-        data: data::manifest(&dataset, &request.data)?,
+        data: data::manifest(dataset, &request.data)?,
         recipe: serde_json::to_value(recipe).map_err(|err| TrainError::Json {
             path: out.join(REQUEST_FILE),
             message: err.to_string(),
