@@ -5,7 +5,32 @@ mod screening_support;
 
 use cxr_nn::model_file::WeightPrecision;
 use cxr_nn::model_file::read_card;
+use std::path::Path;
+
 use screening_support::{cxr, labelled_set, text, tiny_ensemble, tiny_model};
+
+/// `cxr calibrate MODEL DATA [extra] --out OUT`, which must succeed.
+fn calibrate(model: &Path, data: &Path, extra: &[&str], out: &Path) {
+    let mut args = vec!["calibrate", model.to_str().unwrap(), data.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    let output = cxr(&args);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+/// The JSON line of `cxr --json predict MODEL IMAGE [extra]`, which must succeed.
+fn predict(model: &Path, image: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "--json",
+        "predict",
+        model.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let output = cxr(&args);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
 
 #[test]
 fn calibrated_points_are_stored_and_used_by_predict() {
@@ -13,16 +38,7 @@ fn calibrated_points_are_stored_and_used_by_predict() {
     let model = tiny_model(&dir.path().join("tiny.safetensors"));
     let data = labelled_set(&dir.path().join("val"), 12);
     let calibrated = dir.path().join("calibrated.safetensors");
-    let output = cxr(&[
-        "calibrate",
-        model.to_str().unwrap(),
-        data.to_str().unwrap(),
-        "--target-sensitivity",
-        "0.8",
-        "--out",
-        calibrated.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    calibrate(&model, &data, &["--target-sensitivity", "0.8"], &calibrated);
 
     let card = read_card(&calibrated).unwrap();
     let names: Vec<&str> = card
@@ -57,24 +73,10 @@ fn calibrated_points_are_stored_and_used_by_predict() {
     );
 
     let image = data.join("CHNCXR_0001_0.png");
-    let output = cxr(&[
-        "--json",
-        "predict",
-        calibrated.to_str().unwrap(),
-        image.to_str().unwrap(),
-    ]);
-    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let line = predict(&calibrated, &image, &[]);
     assert_eq!(line["operating_point"], "target");
     assert_eq!(line["threshold"].as_f64(), Some(target.threshold));
-    let output = cxr(&[
-        "--json",
-        "predict",
-        calibrated.to_str().unwrap(),
-        image.to_str().unwrap(),
-        "--operating-point",
-        "who-min",
-    ]);
-    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let line = predict(&calibrated, &image, &["--operating-point", "who-min"]);
     assert_eq!(line["operating_point"], "who-min");
 }
 
@@ -84,33 +86,19 @@ fn an_ensemble_is_calibrated_predicted_and_explained_like_one_network() {
     let model = tiny_ensemble(&dir.path().join("ensemble.safetensors"));
     let data = labelled_set(&dir.path().join("val"), 12);
     let calibrated = dir.path().join("calibrated.safetensors");
-    let output = cxr(&[
-        "calibrate",
-        model.to_str().unwrap(),
-        data.to_str().unwrap(),
-        "--out",
-        calibrated.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    calibrate(&model, &data, &[], &calibrated);
     let card = read_card(&calibrated).unwrap();
     assert_eq!(card.members.len(), 2);
     assert_eq!(card.weights, WeightPrecision::F16);
     assert_eq!(card.default_operating_point, "target");
-    let size = |path: &std::path::Path| std::fs::metadata(path).unwrap().len();
+    let size = |path: &Path| std::fs::metadata(path).unwrap().len();
     assert!(
         size(&calibrated).abs_diff(size(&model)) < 4096,
         "weights rewritten at another precision"
     );
 
     let image = data.join("CHNCXR_0001_0.png");
-    let output = cxr(&[
-        "--json",
-        "predict",
-        calibrated.to_str().unwrap(),
-        image.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let line = predict(&calibrated, &image, &[]);
     assert_eq!(line["operating_point"], "target");
     let probability = line["probability"].as_f64().unwrap();
 
