@@ -16,7 +16,7 @@ use cxr_nn::model_file::{self, ModelKind};
 use cxr_nn::predict::{ScreenOptions, Screener};
 use cxr_nn::train::crossval::{self, CrossValidation};
 use cxr_nn::train::pseudo_labels::{self, PseudoLabelReport};
-use cxr_nn::train::recipe::{ClassesRecipe, FineTuneBatchNorm, PseudoLabelRecipe, Recipe};
+use cxr_nn::train::recipe::{ClassesRecipe, FineTuneBatchNorm, Monitor, PseudoLabelRecipe, Recipe};
 use cxr_nn::train::{MODEL_FILE, TrainRequest, ensemble, train};
 
 #[test]
@@ -78,6 +78,74 @@ fn a_fixed_split_run_writes_model_metrics_and_curves() {
         csv
     );
     assert_eq!(again.card.validation, card.validation);
+}
+
+#[test]
+fn a_linear_head_is_standardised_on_the_training_images_and_keeps_its_last_epoch() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_blob_dataset(&data, 8);
+    let caches = train_support::private_caches(dir.path());
+    let mut recipe = train_support::tiny_recipe(3, 0);
+    recipe.head.hidden = 0;
+    recipe.head.dropout = 0.0;
+    recipe.head.weight_decay = 0.01;
+    recipe.schedule.monitor = Monitor::None;
+    recipe.schedule.patience = 1;
+    let request = TrainRequest {
+        data,
+        out: dir.path().join("run"),
+        recipe,
+        folds: None,
+        unlabelled: None,
+    };
+    let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+    let device = cxr_nn::device::inference_device();
+    let (model, card) = classifier::load(&report.model, &device).expect("load");
+    assert_eq!(card.architecture.params["head_hidden"], 0.0);
+    assert!(model.head.hidden.is_none());
+    let standardize = model.head.standardize.as_ref().expect("standardised");
+    let scale: Vec<f32> = standardize
+        .scale
+        .val()
+        .into_data()
+        .try_to_vec()
+        .expect("f32");
+    let mean: Vec<f32> = standardize
+        .mean
+        .val()
+        .into_data()
+        .try_to_vec()
+        .expect("f32");
+    assert!(scale.iter().any(|&s| s != 1.0) && mean.iter().any(|&m| m != 0.0));
+
+    // No figure watched: the rate never drops, and the model's validation figures are the
+    // last epoch's (the first epoch's would do if the monitor still picked).
+    let history = std::fs::read_to_string(request.out.join("metrics.csv")).expect("csv");
+    let rows: Vec<Vec<&str>> = history
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|row| row[2] == rows[0][2]), "{history}");
+    let val_losses: Vec<f64> = rows
+        .iter()
+        .map(|row| row[5].parse().expect("val loss"))
+        .collect();
+    let kept = &report.validation_scores;
+    let kept_loss = kept
+        .val_scores
+        .iter()
+        .zip(&kept.val_labels)
+        .map(|(&p, &tb)| -(if tb { p } else { 1.0 - p }).ln())
+        .sum::<f64>()
+        / kept.val_scores.len() as f64;
+    assert!(
+        (kept_loss - val_losses[2]).abs() < 1e-4,
+        "{kept_loss} vs {history}"
+    );
+    assert!((val_losses[0] - val_losses[2]).abs() > 1e-3, "{history}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The paper's classification head on a backbone's feature map:
 //! global average pooling -> Dense 512 -> ReLU -> BatchNorm -> Dropout 0.5 -> Dense 1 (a logit),
 //! or Dense C (a softmax over classes) whose refer classes' log-odds is the screening logit.
+//! With no hidden layer it is a linear head: pooling -> standardisation -> Dense.
 
 use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Relu};
@@ -44,7 +45,8 @@ impl HeadOutputs {
 pub struct HeadConfig {
     /// Channels of the feature map it reads.
     pub in_channels: usize,
-    /// Width of the hidden dense layer (512 in the paper).
+    /// Width of the hidden dense layer (512 in the paper); 0 for a linear head, which
+    /// standardises the pooled features instead (see [`Standardize`]).
     pub hidden: usize,
     /// Dropout rate before the last layer (0.5 in the paper).
     pub dropout: f64,
@@ -89,15 +91,24 @@ impl HeadConfig {
             ));
             layer
         };
-        let hidden = dense(self.in_channels, self.hidden);
-        let output = dense(self.hidden, self.outputs.width());
+        let linear = self.hidden == 0;
+        let hidden = (!linear).then(|| dense(self.in_channels, self.hidden));
+        let output_inputs = if linear {
+            self.in_channels
+        } else {
+            self.hidden
+        };
+        let output = dense(output_inputs, self.outputs.width());
         Head {
+            standardize: linear.then(|| Standardize::identity(self.in_channels, device)),
             hidden,
             activation: Relu::new(),
-            norm: BatchNormConfig::new(self.hidden)
-                .with_epsilon(1e-3)
-                .with_momentum(0.01)
-                .init(device),
+            norm: (!linear).then(|| {
+                BatchNormConfig::new(self.hidden)
+                    .with_epsilon(1e-3)
+                    .with_momentum(0.01)
+                    .init(device)
+            }),
             dropout: self.dropout,
             output,
             outputs: self.outputs.clone(),
@@ -107,10 +118,15 @@ impl HeadConfig {
 
 #[derive(Module, Debug)]
 pub struct Head {
-    pub hidden: Linear,
+    /// A linear head's fixed centring and scaling of the pooled features; `None` in the
+    /// paper's head, whose hidden BatchNorm does that work.
+    pub standardize: Option<Standardize>,
+    /// The paper's hidden layer (Dense -> ReLU -> BatchNorm); `None` in a linear head.
+    pub hidden: Option<Linear>,
     pub activation: Relu,
-    pub norm: BatchNorm,
-    /// Dropout rate of the hidden units in training (see [`Head::class_logits_training`]).
+    pub norm: Option<BatchNorm>,
+    /// Dropout rate of the output layer's inputs in training (see
+    /// [`Head::class_logits_training`]).
     #[module(skip)]
     pub dropout: f64,
     pub output: Linear,
@@ -149,11 +165,38 @@ impl Head {
         self.output_logits(hidden)
     }
 
-    /// Pooled features through the hidden layer, its ReLU and its BatchNorm `[n, hidden]`.
+    /// What the output layer reads: the pooled features through the hidden layer, its ReLU
+    /// and its BatchNorm `[n, hidden]`, or (linear head) standardised `[n, channels]`.
     fn hidden_units(&self, features: Tensor<4>) -> Tensor<2> {
         let pooled = features.mean_dims(&[2, 3]).flatten(1, 3);
-        self.norm
-            .forward(self.activation.forward(dense(&self.hidden, pooled)))
+        let pooled = match &self.standardize {
+            Some(standardize) => standardize.forward(pooled),
+            None => pooled,
+        };
+        match (&self.hidden, &self.norm) {
+            (Some(hidden), Some(norm)) => {
+                norm.forward(self.activation.forward(dense(hidden, pooled)))
+            }
+            _ => pooled,
+        }
+    }
+
+    /// Sum of the squared weights of the dense kernels (not biases, not BatchNorm): the L2
+    /// penalty that training adds to the loss, times the recipe's `weight_decay`.
+    pub fn kernel_squares(&self) -> Tensor<1> {
+        let squares = |layer: &Linear| layer.weight.val().powf_scalar(2.0).sum();
+        match &self.hidden {
+            Some(hidden) => squares(hidden) + squares(&self.output),
+            None => squares(&self.output),
+        }
+    }
+
+    /// Sets a linear head's standardisation to the per-channel mean and spread of `pooled`
+    /// `[n, channels]` (the training images' features); the paper's head is left as it is.
+    pub fn fit_standardization(&mut self, pooled: Tensor<2>) {
+        if let Some(standardize) = &mut self.standardize {
+            *standardize = Standardize::fitted(pooled);
+        }
     }
 
     fn output_logits(&self, hidden: Tensor<2>) -> Tensor<2> {
@@ -195,6 +238,48 @@ fn dense(layer: &Linear, rows: Tensor<2>) -> Tensor<2> {
             pair.slice([0..1, 0..width])
         }
         _ => layer.forward(rows),
+    }
+}
+
+/// Fixed per-channel `(x - mean) * scale` on pooled features: what makes one L2 penalty and
+/// one learning rate suit every channel of a linear head. Set from the training images'
+/// features, never trained (gradients stop here), stored in the model file with the head.
+#[derive(Module, Debug)]
+pub struct Standardize {
+    pub mean: Param<Tensor<1>>,
+    /// One over the standard deviation.
+    pub scale: Param<Tensor<1>>,
+}
+
+impl Standardize {
+    /// Leaves features as they are, until [`Standardize::fitted`] replaces it.
+    fn identity(channels: usize, device: &Device) -> Self {
+        Self {
+            mean: Param::from_tensor(Tensor::zeros([channels], device)),
+            scale: Param::from_tensor(Tensor::ones([channels], device)),
+        }
+    }
+
+    /// Centring and scaling that give each column of `pooled` `[n, channels]` mean 0 and
+    /// standard deviation 1; a constant column is only centred.
+    pub fn fitted(pooled: Tensor<2>) -> Self {
+        let mean = pooled.clone().mean_dim(0);
+        let variance = (pooled - mean.clone()).powf_scalar(2.0).mean_dim(0);
+        let spread = variance.sqrt();
+        // Constant up to rounding (relative to its size, as scikit-learn judges it): such a
+        // channel is 0 after centring, and dividing by its rounding noise would amplify it.
+        let constant = spread.clone().lower_equal(mean.clone().abs() * 1e-5);
+        let scale = spread.mask_fill(constant, 1.0).recip();
+        Self {
+            mean: Param::from_tensor(mean.flatten(0, 1)),
+            scale: Param::from_tensor(scale.flatten(0, 1)),
+        }
+    }
+
+    fn forward(&self, pooled: Tensor<2>) -> Tensor<2> {
+        let mean = self.mean.val().detach().unsqueeze_dim(0);
+        let scale = self.scale.val().detach().unsqueeze_dim(0);
+        (pooled - mean) * scale
     }
 }
 
@@ -363,6 +448,7 @@ mod tests {
             HeadConfig::paper(96)
                 .init_seeded(seed, &device)
                 .hidden
+                .expect("the paper's head")
                 .weight
                 .val()
                 .into_data()
@@ -387,5 +473,69 @@ mod tests {
         let head = HeadConfig::paper(8).init(&inference_device());
         let bias = head.output.bias.as_ref().map(|b| b.val().abs().sum());
         assert_eq!(bias.map(|b| b.into_scalar::<f32>()), Some(0.0));
+    }
+
+    #[test]
+    fn a_linear_head_standardises_its_features_and_trains_only_its_output_layer() {
+        let device = training_device();
+        let config = HeadConfig {
+            hidden: 0,
+            dropout: 0.0,
+            ..HeadConfig::paper(3)
+        };
+        let mut head = config.init(&device).train();
+        assert!(head.hidden.is_none() && head.norm.is_none());
+        // Channels of very different scales, one constant.
+        let pooled = Tensor::<2>::from_data(
+            TensorData::new(
+                vec![1.0f32, 100.0, 7.0, 3.0, 300.0, 7.0, 5.0, 500.0, 7.0],
+                [3, 3],
+            ),
+            &device,
+        );
+        head.fit_standardization(pooled.clone());
+        let standardized = head.hidden_units(pooled.clone().reshape([3, 3, 1, 1]));
+        let values = standardized
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let spread = (2.0f32 / 3.0).sqrt();
+        let expected = [
+            -1.0 / spread,
+            -1.0 / spread,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            1.0 / spread,
+            1.0 / spread,
+            0.0,
+        ];
+        for (got, want) in values.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-4, "{values:?}");
+        }
+
+        let logits = head.class_logits(pooled.reshape([3, 3, 1, 1]));
+        let loss = logits.sum() + head.kernel_squares();
+        let grads = loss.backward();
+        let standardize = head
+            .standardize
+            .as_ref()
+            .expect("a linear head standardises");
+        assert!(standardize.mean.grad(&grads).is_none());
+        assert!(standardize.scale.grad(&grads).is_none());
+        assert!(head.output.weight.grad(&grads).is_some());
+
+        let kernel: Vec<f32> = head
+            .output
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec()
+            .expect("f32");
+        let squares = head.kernel_squares().into_scalar::<f32>();
+        let want: f32 = kernel.iter().map(|w| w * w).sum();
+        assert!((squares - want).abs() < 1e-6, "{squares} vs {want}");
     }
 }

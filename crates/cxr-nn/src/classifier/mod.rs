@@ -189,20 +189,31 @@ pub fn default_model_path() -> Option<PathBuf> {
 mod tests {
     use super::*;
     use crate::device::inference_device;
+    use burn::tensor::Distribution;
     use cxr_core::preprocess::PreprocessSpec;
 
-    /// Saves a small untrained classifier with `outputs`, loads it back and checks that both
-    /// give the same scores, before and after folding BatchNorm.
-    fn round_trip(outputs: HeadOutputs, classes: &[&str], refer: &[&str]) -> ModelCard {
+    /// Saves a small untrained classifier with `outputs` and a hidden layer `hidden` wide (0:
+    /// a linear head, standardised as if fitted to training features), loads it back and
+    /// checks that both give the same scores, before and after folding BatchNorm.
+    fn round_trip(
+        hidden: usize,
+        outputs: HeadOutputs,
+        classes: &[&str],
+        refer: &[&str],
+    ) -> ModelCard {
         let device = inference_device();
         let kind = BackboneKind::EfficientNetLite0;
         let head = HeadConfig {
-            hidden: 8,
+            hidden,
             dropout: 0.25,
             outputs,
             ..HeadConfig::paper(kind.spec().feature_channels)
         };
-        let model = Classifier::new(kind.init(&device), &head, &device);
+        let mut model = Classifier::new(kind.init(&device), &head, &device);
+        let channels = kind.spec().feature_channels;
+        let features =
+            Tensor::<2>::random([6, channels], Distribution::Uniform(-3.0, 5.0), &device);
+        model.head.fit_standardization(features);
         let mut card = ModelCard::new(
             ModelKind::Classifier,
             architecture(kind, &head, 224),
@@ -230,9 +241,15 @@ mod tests {
 
     #[test]
     fn a_saved_classifier_loads_back_from_its_card() {
-        let card = round_trip(HeadOutputs::Binary, &["normal", "tb"], &[]);
+        let card = round_trip(8, HeadOutputs::Binary, &["normal", "tb"], &[]);
         assert_eq!(card.decision_name(true), "tb");
         assert!(!card.architecture.params.contains_key(HEAD_CLASSES));
+    }
+
+    #[test]
+    fn a_linear_head_loads_back_with_its_standardisation() {
+        let card = round_trip(0, HeadOutputs::Binary, &["normal", "tb"], &[]);
+        assert_eq!(card.architecture.params[HEAD_HIDDEN], 0.0);
     }
 
     #[test]
@@ -322,6 +339,7 @@ mod tests {
             refer: vec![1, 2],
         };
         let card = round_trip(
+            8,
             outputs,
             &["normal", "tb", "age-related"],
             &["tb", "age-related"],

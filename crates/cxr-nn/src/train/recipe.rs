@@ -129,8 +129,13 @@ pub struct PreprocessChoice {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HeadRecipe {
+    /// Width of the hidden layer (the paper's 512); 0 makes a linear head: pooled features,
+    /// standardised with the training images' statistics, into the output layer.
     pub hidden: usize,
     pub dropout: f64,
+    /// L2 penalty added to the training loss: this times the sum of the squared weights of
+    /// the head's dense kernels (Keras' `kernel_regularizer=l2(...)`); 0 in the paper.
+    pub weight_decay: f64,
 }
 
 /// RMSprop as Keras defines it (see `train::optimizer`).
@@ -160,7 +165,9 @@ pub struct ScheduleRecipe {
 }
 
 /// A validation figure to watch: accuracy at 0.5 (the paper's, Keras' `val_acc`), the
-/// binary cross-entropy, or the ROC AUC. Higher is better except for the loss.
+/// binary cross-entropy, or the ROC AUC. Higher is better except for the loss. `none` watches
+/// nothing: the learning rate stays, and the last epoch's weights are kept (for heads whose
+/// L2 penalty, not early stopping on a hundred validation images, keeps them from overfitting).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Monitor {
@@ -168,6 +175,7 @@ pub enum Monitor {
     ValAccuracy,
     ValLoss,
     ValAuc,
+    None,
 }
 
 impl Monitor {
@@ -176,6 +184,7 @@ impl Monitor {
             Self::ValAccuracy => "val_accuracy",
             Self::ValLoss => "val_loss",
             Self::ValAuc => "val_auc",
+            Self::None => "none",
         }
     }
 
@@ -186,6 +195,7 @@ impl Monitor {
             Self::ValAccuracy => Some(record.val_accuracy),
             Self::ValLoss => Some(record.val_loss),
             Self::ValAuc => record.val_auc,
+            Self::None => None,
         };
         value.filter(|v| v.is_finite())
     }
@@ -196,6 +206,7 @@ impl Monitor {
         match self {
             Self::ValLoss => value + min_delta < best,
             Self::ValAccuracy | Self::ValAuc => value - min_delta > best,
+            Self::None => false,
         }
     }
 }
@@ -280,6 +291,7 @@ impl Default for HeadRecipe {
         Self {
             hidden: 512,
             dropout: 0.5,
+            weight_decay: 0.0,
         }
     }
 }
@@ -433,8 +445,17 @@ impl Recipe {
                 self.val_fraction
             ));
         }
-        if !(0.0..1.0).contains(&self.head.dropout) || self.head.hidden == 0 {
-            return invalid("head: hidden must be >= 1 and dropout in [0, 1)".into());
+        if !(0.0..1.0).contains(&self.head.dropout) {
+            return invalid(format!(
+                "head.dropout {} is not in [0, 1)",
+                self.head.dropout
+            ));
+        }
+        if !(self.head.weight_decay.is_finite() && self.head.weight_decay >= 0.0) {
+            return invalid(format!(
+                "head.weight_decay {} must be 0 or more",
+                self.head.weight_decay
+            ));
         }
         for (name, lr) in [
             (
@@ -603,6 +624,22 @@ mod tests {
         assert!(read >= 3, "only {read} recipes in {}", dir.display());
         let crop = Recipe::from_file(&dir.join("cxr-tb-lungcrop.toml")).expect("lung crop");
         assert_eq!(crop.preprocess.lung_crop.map(|c| c.margin), Some(0.05));
+    }
+
+    #[test]
+    fn a_linear_head_with_an_l2_penalty_and_no_monitor_is_read_and_checked() {
+        let recipe = Recipe::from_toml(
+            "[head]\nhidden = 0\ndropout = 0.0\nweight_decay = 0.01\n[schedule]\nmonitor = \"none\"\n",
+        )
+        .expect("recipe");
+        assert_eq!(recipe.head.hidden, 0);
+        assert_eq!(recipe.head.weight_decay, 0.01);
+        assert_eq!(recipe.schedule.monitor, Monitor::None);
+        assert_eq!(Recipe::default().head.weight_decay, 0.0);
+        let err = Recipe::from_toml("[head]\nweight_decay = -1.0").expect_err("negative");
+        assert!(err.to_string().contains("head.weight_decay"), "{err}");
+        let err = Recipe::from_toml("[head]\ndropout = 1.0").expect_err("dropout");
+        assert!(err.to_string().contains("head.dropout"), "{err}");
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
             best_score: None,
             history: Vec::new(),
         };
+        let mut fresh = fresh;
+        fit_standardization(&mut fresh, &setup, caches)?;
         (state, fresh, rmsprop(&recipe.optimizer))
     };
     if state.monitor != monitor {
@@ -194,13 +196,50 @@ pub fn score_plain(
 
 /// Whether an epoch whose monitored figure is `value` replaces the kept weights: the first
 /// epoch always does, later ones when they beat `best` (strictly, like the paper's choice by
-/// accuracy), or while no epoch has had a defined figure.
+/// accuracy), or while no epoch has had a defined figure. Watching nothing keeps the latest.
 fn keeps(monitor: Monitor, value: Option<f64>, best: Option<f64>) -> bool {
+    if monitor == Monitor::None {
+        return true;
+    }
     match (value, best) {
         (_, None) => true,
         (Some(value), Some(best)) => monitor.improves(value, best, 0.0),
         (None, Some(_)) => false,
     }
+}
+
+/// Sets a linear head's standardisation from the pooled features of the training images in
+/// the views that phase 1 shows (the first epoch's, at least); other heads are left alone.
+fn fit_standardization(
+    model: &mut Classifier,
+    setup: &RunSetup<'_>,
+    caches: &mut TrunkCaches,
+) -> Result<(), TrainError> {
+    if model.head.standardize.is_none() {
+        return Ok(());
+    }
+    let (cache, images) = (&mut caches.features, &caches.images);
+    let train = &setup.partition.train;
+    let epochs = setup.recipe.frozen.epochs.max(1);
+    let views: std::collections::BTreeSet<View> = (0..epochs)
+        .map(|epoch| epoch_view(setup.recipe, epoch))
+        .take(setup.recipe.augmented_views.max(1))
+        .collect();
+    let mut pooled = Vec::new();
+    for view in views {
+        cache.fill(
+            view,
+            Depth::Pooled,
+            train,
+            images,
+            &inference_device(),
+            setup.stop,
+        )?;
+        pooled.push(cache.rows(view, Depth::Pooled, train)?.flatten::<2>(1, 3));
+    }
+    let pooled = Tensor::cat(pooled, 0).to_device(&training_device());
+    model.head.fit_standardization(pooled);
+    Ok(())
 }
 
 fn phase_epochs(recipe: &Recipe, phase: Phase) -> usize {
@@ -276,6 +315,11 @@ fn epoch(
         let loss = cross_entropy(logits.clone(), targets, sample_weights);
         loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
         correct += count_correct(&rows(logits).map_err(score_error)?, &classes);
+        // The log reports the cross-entropy alone, comparable with the validation loss.
+        let loss = match recipe.head.weight_decay {
+            0.0 => loss,
+            decay => loss + model.head.kernel_squares() * decay,
+        };
         let grads = GradientsParams::from_grads(loss.backward(), &*model);
         *model = optimizer.step(learning_rate, model.clone(), grads);
         progress.inc(batch.len() as u64);
@@ -508,7 +552,7 @@ mod tests {
             &device,
         );
         let statistics = |model: &Classifier| {
-            let norm = &model.head.norm;
+            let norm = model.head.norm.as_ref().expect("the paper's head");
             norm.running_mean.value().into_data()
         };
         let untrained = statistics(&initial);
@@ -549,5 +593,8 @@ mod tests {
         // An undefined AUC keeps the latest weights only until one is defined.
         assert!(keeps(Monitor::ValAuc, None, None));
         assert!(!keeps(Monitor::ValAuc, None, Some(0.6)));
+        // Watching nothing keeps every epoch's weights in turn: the last one stays.
+        assert!(keeps(Monitor::None, None, None));
+        assert!(keeps(Monitor::None, None, Some(0.6)));
     }
 }

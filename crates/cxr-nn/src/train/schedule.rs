@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::recipe::ScheduleRecipe;
+use super::recipe::{Monitor, ScheduleRecipe};
 
 /// The schedule's state between epochs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,8 +25,12 @@ impl Plateau {
     }
 
     /// Records an epoch's value of the monitored figure (`None`: undefined, which counts as no
-    /// improvement) and returns the learning rate for the next epoch.
+    /// improvement) and returns the learning rate for the next epoch. With no figure
+    /// watched (`monitor = "none"`) the rate never changes.
     pub fn observe(&mut self, value: Option<f64>, recipe: &ScheduleRecipe) -> f64 {
+        if recipe.monitor == Monitor::None {
+            return self.learning_rate;
+        }
         let improved = value.filter(|&value| {
             self.best
                 .is_none_or(|best| recipe.monitor.improves(value, best, recipe.min_delta))
@@ -64,6 +68,19 @@ mod tests {
             assert!((rate - want).abs() < 1e-12, "{rates:?}");
         }
         assert_eq!(plateau.best, Some(0.90));
+    }
+
+    #[test]
+    fn watching_nothing_keeps_the_rate() {
+        let recipe = ScheduleRecipe {
+            monitor: Monitor::None,
+            patience: 1,
+            ..ScheduleRecipe::default()
+        };
+        let mut plateau = Plateau::new(1e-3);
+        for _ in 0..5 {
+            assert_eq!(plateau.observe(None, &recipe), 1e-3);
+        }
     }
 
     #[test]
