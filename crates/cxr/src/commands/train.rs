@@ -72,8 +72,9 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   gamma = 0.0
 
   [head]
-  hidden = 512
+  hidden = 512                  # 0: a linear head (GAP -> standardisation -> Dense)
   dropout = 0.5
+  weight_decay = 0.0            # L2 penalty on the head's kernels, added to the loss
 
   [optimizer]                   # RMSprop, Keras 2.2.4 semantics
   learning_rate = 1e-4
@@ -82,7 +83,8 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   epsilon_in_sqrt = false       # true: lr g / sqrt(a + eps), as tf.keras 2.x and Keras 3
 
   [schedule]                    # ReduceLROnPlateau; the monitor also picks the kept weights
-  monitor = \"val_accuracy\"      # or \"val_loss\" (lower is better), \"val_auc\"
+  monitor = \"val_accuracy\"      # or \"val_loss\" (lower is better), \"val_auc\",
+                                # \"none\" (constant rate, last epoch kept)
   factor = 0.1
   patience = 3
 
