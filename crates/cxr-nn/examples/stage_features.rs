@@ -11,10 +11,11 @@ use std::path::PathBuf;
 
 use burn::tensor::Tensor;
 use cxr_core::DecodeLimits;
-use cxr_core::preprocess::{PreprocessCache, PreprocessSpec, to_tensor};
+use cxr_core::preprocess::{PreprocessCache, to_tensor};
 use cxr_nn::backbones::BackboneKind;
 use cxr_nn::batch::batch_tensor;
 use cxr_nn::device::inference_device;
+use cxr_nn::train::preprocess_spec;
 use cxr_nn::train::recipe::Recipe;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -46,12 +47,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for name in &args[4..] {
         let kind = BackboneKind::from_name(name)?;
         let trunk = cxr_nn::weights::pretrained(kind, &weights, &device)?.fold_batchnorm();
-        let mut spec = PreprocessSpec::preset(kind.spec().preprocess_preset)?;
-        if let Some(side) = recipe.preprocess.input_size {
-            spec.input_size.width = side;
-            spec.input_size.height = side;
-        }
-        spec.clahe = recipe.preprocess.clahe;
+        // Training's spec; a lung-crop recipe is refused by the cache (no lung model here).
+        let spec = preprocess_spec(kind, &recipe)?;
         let stages = trunk.num_stages();
         for view in 0..views {
             let mut rng = ChaCha8Rng::seed_from_u64(1000 + view as u64);

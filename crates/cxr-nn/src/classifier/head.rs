@@ -263,8 +263,7 @@ impl Standardize {
     /// Centring and scaling that give each column of `pooled` `[n, channels]` mean 0 and
     /// standard deviation 1; a constant column is only centred.
     pub fn fitted(pooled: Tensor<2>) -> Self {
-        let mean = pooled.clone().mean_dim(0);
-        let variance = (pooled - mean.clone()).powf_scalar(2.0).mean_dim(0);
+        let (variance, mean) = pooled.var_mean_bias(0);
         let spread = variance.sqrt();
         // Constant up to rounding (relative to its size, as scikit-learn judges it): such a
         // channel is 0 after centring, and dividing by its rounding noise would amplify it.

@@ -429,7 +429,7 @@ fn crop_lung_model(spec: &mut PreprocessSpec) -> Result<Option<Arc<dyn LungCropp
 }
 
 /// The backbone's preprocessing preset, with the recipe's input size, CLAHE and lung crop.
-fn preprocess_spec(kind: BackboneKind, recipe: &Recipe) -> Result<PreprocessSpec, TrainError> {
+pub fn preprocess_spec(kind: BackboneKind, recipe: &Recipe) -> Result<PreprocessSpec, TrainError> {
     let mut spec = PreprocessSpec::preset(kind.spec().preprocess_preset)?;
     if let Some(side) = recipe.preprocess.input_size {
         spec.input_size = InputSize {
