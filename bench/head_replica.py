@@ -2,13 +2,13 @@
 cxr runs: what the paper's head (kept by validation loss) and a standardised linear head with
 an L2 penalty (kept at its last epoch) give on exactly those folds.
 
-    tools/reference/.venv/bin/python3 bench/head_replica.py FEATS RUN_DIR...
+    tools/reference/.venv/bin/python3 bench/head_replica.py [--augmented-only] FEATS RUN_DIR...
 
 FEATS: the stage_features example's output (see bench/head_probe.py), 5 views. RUN_DIR: an
 ensemble run of `cxr train --folds 5` (its cross-validation.json gives each fold's test and
 validation images). As in cxr, each fold trains on the three folds left, one view per epoch in
-turn (here augmented views 1-4 and the plain view), 60 epochs of RMSprop at 1e-3, batch 32,
-and scores the plain view. Prints pooled AUC per member and for the ensemble (log-odds mean).
+turn (here augmented views 1-4 and the plain view; with --augmented-only, as cxr, views 1-4
+alone), 60 epochs of RMSprop at 1e-3, batch 32, and scores the plain view. Prints pooled AUC per member and for the ensemble (log-odds mean).
 """
 import copy
 import json
@@ -18,12 +18,14 @@ import numpy as np
 import torch
 
 torch.set_num_threads(2)
-feats, runs = sys.argv[1], sys.argv[2:]
+arguments = sys.argv[1:]
+augmented_only = arguments[0] == "--augmented-only"
+feats, runs = arguments[augmented_only], arguments[augmented_only + 1:]
 trunks = ["mobilenet-v2", "efficientnet-lite0", "efficientnet-lite1"]
 names = open(f"{feats}/names.txt").read().split("\n")
 labels = np.array([n.endswith("_1.png") for n in names], dtype=np.float32)
 count = len(labels)
-VIEWS = [1, 2, 3, 4, 0]
+VIEWS = [1, 2, 3, 4] if augmented_only else [1, 2, 3, 4, 0]
 
 
 def last_stage(trunk):
@@ -31,6 +33,8 @@ def last_stage(trunk):
     start = sum(channels[:-1])
     views = [np.fromfile(f"{feats}/{trunk}_v{v}.f32", dtype=np.float32).reshape(count, -1)
              for v in VIEWS]
+    # The plain view last: validation and test rows read it whatever the training views.
+    views.append(np.fromfile(f"{feats}/{trunk}_v0.f32", dtype=np.float32).reshape(count, -1))
     return np.stack(views)[:, :, start:]
 
 
@@ -67,7 +71,7 @@ def train_head(x_views, y, x_val, y_val, x_test, linear):
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     best = (float("inf"), None)
     for epoch in range(60):
-        x = x_views[epoch % len(VIEWS)]
+        x = x_views[epoch % len(x_views)]
         order = torch.randperm(x.shape[0])
         net.train()
         for i in range(0, len(order), 32):
@@ -106,7 +110,7 @@ for run in runs:
                 test, val = np.zeros(count, bool), np.zeros(count, bool)
                 test[fold["test"]], val[fold["val"]] = True, True
                 train = ~test & ~val
-                out[test] = train_head(x[:, train], labels[train], x[-1, val], labels[val],
+                out[test] = train_head(x[:len(VIEWS), train], labels[train], x[-1, val], labels[val],
                                        x[-1, test], linear)
             members.append(out)
         head = "linear, L2 0.01, last epoch" if linear else "paper's head, kept by val loss"
