@@ -185,6 +185,42 @@ fn fine_tuning_with_frozen_batchnorm_leaves_its_statistics_alone() {
 }
 
 #[test]
+fn training_on_the_plain_view_cycles_it_through_both_phases() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_blob_dataset(&data, 8);
+    let caches = train_support::private_caches(dir.path());
+    // One cached view and the plain one in turn: phase 2's second epoch reads the training
+    // images' plain view halfway through the trunk, which phase 1 must have kept.
+    let mut recipe = train_support::tiny_recipe(2, 2);
+    recipe.augmented_views = 1;
+    recipe.train_on_plain_view = true;
+    let request = TrainRequest {
+        data,
+        out: dir.path().join("run"),
+        recipe,
+        folds: None,
+        unlabelled: None,
+    };
+    let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+    let csv = std::fs::read_to_string(request.out.join("metrics.csv")).expect("csv");
+    let losses: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|line| {
+            line.split(',')
+                .nth(3)
+                .expect("loss")
+                .parse()
+                .expect("number")
+        })
+        .collect();
+    assert_eq!(losses.len(), 4, "{csv}");
+    assert!(losses.iter().all(|loss| loss.is_finite()), "{csv}");
+    assert!(report.model.is_file());
+}
+
+#[test]
 fn cross_validation_reports_every_fold_and_trains_a_final_model() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");

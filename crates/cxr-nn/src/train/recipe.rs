@@ -43,6 +43,11 @@ pub struct Recipe {
     /// way, phase 2's epoch `e` shows phase 1's view for epoch `e`, so its frozen stages need
     /// not run again.
     pub augmented_views: usize,
+    /// Train on the plain view too (no augmentation: the view every score is taken on), as
+    /// the last view of the cycle: epoch `e` sees view `e mod (augmented_views + 1)`. Needs
+    /// `augmented_views` of at least 1.
+    #[serde(skip_serializing_if = "is_false")]
+    pub train_on_plain_view: bool,
     /// Keep the labels of only this share of each run's training and validation images
     /// (per class, seeded) and treat the rest as unlabelled: the label-scarce experiment.
     /// 1 (the default) keeps every label.
@@ -65,6 +70,10 @@ pub struct Recipe {
     /// card's thresholds are chosen on the stored weights).
     #[serde(skip_serializing_if = "is_f32")]
     pub weights: WeightPrecision,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
 }
 
 fn is_f32(precision: &WeightPrecision) -> bool {
@@ -277,6 +286,7 @@ impl Default for Recipe {
             frozen: PhaseRecipe::default(),
             fine_tune: FineTuneRecipe::default(),
             augmented_views: 0,
+            train_on_plain_view: false,
             labelled_fraction: 1.0,
             pseudo_labels: None,
             classes: None,
@@ -469,6 +479,12 @@ impl Recipe {
                 return invalid(format!("{name} {lr} must be positive"));
             }
         }
+        if self.train_on_plain_view && self.augmented_views == 0 {
+            return invalid(
+                "train_on_plain_view needs augmented_views of at least 1 (the views it joins)"
+                    .into(),
+            );
+        }
         if !(self.labelled_fraction > 0.0 && self.labelled_fraction <= 1.0) {
             return invalid(format!(
                 "labelled_fraction {} is not in (0, 1]",
@@ -624,6 +640,17 @@ mod tests {
         assert!(read >= 3, "only {read} recipes in {}", dir.display());
         let crop = Recipe::from_file(&dir.join("cxr-tb-lungcrop.toml")).expect("lung crop");
         assert_eq!(crop.preprocess.lung_crop.map(|c| c.margin), Some(0.05));
+    }
+
+    #[test]
+    fn training_on_the_plain_view_needs_cached_views_and_is_written_only_when_set() {
+        let recipe =
+            Recipe::from_toml("augmented_views = 4\ntrain_on_plain_view = true\n").expect("recipe");
+        assert!(recipe.train_on_plain_view);
+        assert_eq!(Recipe::from_toml(&recipe.to_toml()).expect("again"), recipe);
+        assert!(!Recipe::default().to_toml().contains("train_on_plain_view"));
+        let err = Recipe::from_toml("train_on_plain_view = true").expect_err("no cached views");
+        assert!(err.to_string().contains("train_on_plain_view"), "{err}");
     }
 
     #[test]

@@ -52,11 +52,23 @@ fn depth(phase: Phase) -> Depth {
 }
 
 /// The view that epoch `epoch` (of either phase) shows: a fresh one each epoch, or the
-/// recipe's `augmented_views` in turn.
+/// recipe's `augmented_views` in turn, followed by the plain view when it trains on it.
 pub fn epoch_view(recipe: &Recipe, epoch: usize) -> View {
+    match (recipe.augmented_views, recipe.train_on_plain_view) {
+        (0, _) => View::Augmented(epoch),
+        (views, false) => View::Augmented(epoch % views),
+        (views, true) => match epoch % (views + 1) {
+            turn if turn == views => View::Plain,
+            turn => View::Augmented(turn),
+        },
+    }
+}
+
+/// How many distinct views the epochs cycle through; `None` when each epoch draws a new one.
+fn view_cycle(recipe: &Recipe) -> Option<usize> {
     match recipe.augmented_views {
-        0 => View::Augmented(epoch),
-        views => View::Augmented(epoch % views),
+        0 => None,
+        views => Some(views + usize::from(recipe.train_on_plain_view)),
     }
 }
 
@@ -223,7 +235,7 @@ fn fit_standardization(
     let epochs = setup.recipe.frozen.epochs.max(1);
     let views: std::collections::BTreeSet<View> = (0..epochs)
         .map(|epoch| epoch_view(setup.recipe, epoch))
-        .take(setup.recipe.augmented_views.max(1))
+        .take(view_cycle(setup.recipe).unwrap_or(1))
         .collect();
     let mut pooled = Vec::new();
     for view in views {
@@ -596,5 +608,24 @@ mod tests {
         // Watching nothing keeps every epoch's weights in turn: the last one stays.
         assert!(keeps(Monitor::None, None, None));
         assert!(keeps(Monitor::None, None, Some(0.6)));
+    }
+
+    #[test]
+    fn epochs_cycle_through_the_cached_views_and_the_plain_view_comes_last() {
+        let views = |recipe: &Recipe| (0..7).map(|e| epoch_view(recipe, e)).collect::<Vec<_>>();
+        let mut recipe = Recipe::default();
+        assert_eq!(
+            views(&recipe),
+            (0..7).map(View::Augmented).collect::<Vec<_>>()
+        );
+        assert_eq!(view_cycle(&recipe), None);
+        recipe.augmented_views = 2;
+        let (a, b) = (View::Augmented(0), View::Augmented(1));
+        assert_eq!(views(&recipe), [a, b, a, b, a, b, a]);
+        assert_eq!(view_cycle(&recipe), Some(2));
+        recipe.train_on_plain_view = true;
+        let plain = View::Plain;
+        assert_eq!(views(&recipe), [a, b, plain, a, b, plain, a]);
+        assert_eq!(view_cycle(&recipe), Some(3));
     }
 }

@@ -50,6 +50,8 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   val_fraction = 0.2            # when the data set has no validation split
   class_weights = false         # true: weigh classes by inverse frequency
   augmented_views = 0           # 0: fresh augmentation every epoch; K: reuse K cached views
+  train_on_plain_view = false   # true (needs K >= 1): the unaugmented view, the one scored,
+                                # joins the cycle as its last view (K + 1 views in turn)
   labelled_fraction = 1.0       # < 1: hide the other labels (label-scarce experiments)
   # ensemble = [\"mobilenet-v2\", \"efficientnet-lite0\"]  # one model per backbone, this
                                 # recipe each, same folds; stored as one file averaging
