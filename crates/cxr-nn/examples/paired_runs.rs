@@ -1,21 +1,20 @@
 //! Research tool: are two cross-validated runs of `cxr train --folds K` different? Pairs their
-//! out-of-fold scores image by image (the runs must hold out the same images: same data, seed
-//! and folds) and prints each run's pooled figures and DeLong's paired test of their AUCs.
+//! out-of-fold scores image by image (the runs must validate and hold out the same images:
+//! same data, seed and folds) and prints each run's pooled figures and DeLong's paired test
+//! of their AUCs.
 //!
 //! Usage: paired_runs RUN_A RUN_B
 
 use std::path::Path;
 
 use cxr_core::metrics::delong_paired_test;
-use cxr_nn::train::CROSS_VALIDATION_FILE;
-use cxr_nn::train::crossval::{CrossValidation, pooled};
+use cxr_nn::train::crossval::{CrossValidation, pooled, same_folds};
+use cxr_nn::train::{CROSS_VALIDATION_FILE, read_json};
 
 fn read_run(dir: &str) -> Result<CrossValidation, Box<dyn std::error::Error>> {
     let path = Path::new(dir).join(CROSS_VALIDATION_FILE);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|err| format!("{}: {err} (not a finished `--folds` run?)", path.display()))?;
     let cv: CrossValidation =
-        serde_json::from_str(&text).map_err(|err| format!("{}: {err}", path.display()))?;
+        read_json(&path).map_err(|err| format!("{err} (not a finished `--folds` run?)"))?;
     if cv.scores.is_empty() {
         return Err(format!("{}: no out-of-fold scores to pair", path.display()).into());
     }
@@ -48,13 +47,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: paired_runs RUN_A RUN_B".into());
     };
     let (run_a, run_b) = (read_run(a)?, read_run(b)?);
-    let held_out = |cv: &CrossValidation| -> Vec<Vec<usize>> {
-        cv.scores.iter().map(|fold| fold.test.clone()).collect()
-    };
-    if held_out(&run_a) != held_out(&run_b) {
+    if !same_folds(&run_a, &run_b) {
         return Err(format!(
-            "{a} and {b} held out different images: train them on the same data with the same \
-             seed and folds"
+            "{a} and {b} validated or held out different images: train them on the same data \
+             with the same seed and folds"
         )
         .into());
     }

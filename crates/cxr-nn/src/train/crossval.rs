@@ -138,6 +138,16 @@ pub fn pooled(scores: &[FoldScores]) -> (Vec<f64>, Vec<bool>) {
     (scores_of.collect(), labels_of.collect())
 }
 
+/// Whether two cross-validations validated and held out the same images, with the same labels,
+/// fold by fold: their scores can then be paired image by image.
+pub fn same_folds(a: &CrossValidation, b: &CrossValidation) -> bool {
+    a.scores.len() == b.scores.len()
+        && a.scores.iter().zip(&b.scores).all(|(a, b)| {
+            (&a.val, &a.val_labels, &a.test, &a.test_labels)
+                == (&b.val, &b.val_labels, &b.test, &b.test_labels)
+        })
+}
+
 /// The cross-validation of an ensemble of models trained on the same folds: each image's
 /// probability is the members' combined by [`mean_log_odds`], as the ensemble's model file
 /// scores it.
@@ -146,14 +156,7 @@ pub fn mean_logit_ensemble(
     members: &[&CrossValidation],
 ) -> Option<Result<CrossValidation, TrainError>> {
     let first = members.first()?;
-    let same_folds = |cv: &&CrossValidation| {
-        cv.scores.len() == first.scores.len()
-            && cv.scores.iter().zip(&first.scores).all(|(a, b)| {
-                (&a.val, &a.val_labels, &a.test, &a.test_labels)
-                    == (&b.val, &b.val_labels, &b.test, &b.test_labels)
-            })
-    };
-    if !members.iter().all(same_folds) {
+    if !members.iter().all(|cv| same_folds(cv, first)) {
         return None;
     }
     let mean = |of: fn(&FoldScores) -> &Vec<f64>, fold: usize| -> Vec<f64> {

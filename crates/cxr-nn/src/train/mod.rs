@@ -512,7 +512,9 @@ pub fn validation(name: &str, scores: &[f64], labels: &[bool]) -> Result<Validat
     })
 }
 
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainError> {
+/// A JSON file of the run folder (a run's request, its cross-validation, ...), read with
+/// errors naming the file.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainError> {
     let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
         path: path.to_path_buf(),
         source,

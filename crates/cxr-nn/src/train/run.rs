@@ -108,7 +108,7 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
     })?;
     let train_device = training_device();
     let checkpoint_path = setup.dir.join(CHECKPOINT_FILE);
-    let fresh = trainable(setup.initial.clone(), &train_device);
+    let mut fresh = trainable(setup.initial.clone(), &train_device);
     let monitor = recipe.schedule.monitor;
     let (mut state, mut model, mut optimizer) = if checkpoint_path.is_file() {
         let (state, model, optimizer) =
@@ -124,7 +124,6 @@ pub fn run(setup: RunSetup<'_>, caches: &mut TrunkCaches) -> Result<RunOutcome, 
             best_score: None,
             history: Vec::new(),
         };
-        let mut fresh = fresh;
         fit_standardization(&mut fresh, &setup, caches)?;
         (state, fresh, rmsprop(&recipe.optimizer))
     };
