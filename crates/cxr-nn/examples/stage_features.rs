@@ -2,9 +2,12 @@
 //! PNG of a folder, plain (view 0) and in VIEWS - 1 augmented views (the recipe's
 //! preprocessing and augmentation), as raw f32 for offline probes (bench/head_probe.py).
 //!
-//! Usage: stage_features RECIPE IMAGES_DIR OUT_DIR VIEWS BACKBONE...
+//! Usage: stage_features [--maps] RECIPE IMAGES_DIR OUT_DIR VIEWS BACKBONE...
 //! Writes OUT_DIR/names.txt (the images, sorted), OUT_DIR/<backbone>.channels (channels per
-//! stage) and OUT_DIR/<backbone>_v<view>.f32 (one row per image, stages side by side).
+//! stage) and OUT_DIR/<backbone>_v<view>.f32 (one row per image, stages side by side). With
+//! `--maps`, also the last stage's output before pooling, for probes of other poolings
+//! (bench/pooling_probe.py): OUT_DIR/<backbone>_maps_v<view>.f16 (one `[c, h, w]` row per
+//! image, half precision) and OUT_DIR/<backbone>.map_shape (`c h w`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,9 +24,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let maps = args.first().is_some_and(|arg| arg == "--maps");
+    if maps {
+        args.remove(0);
+    }
     if args.len() < 5 {
-        return Err("usage: stage_features RECIPE IMAGES_DIR OUT_DIR VIEWS BACKBONE...".into());
+        return Err(
+            "usage: stage_features [--maps] RECIPE IMAGES_DIR OUT_DIR VIEWS BACKBONE...".into(),
+        );
     }
     let recipe = Recipe::from_file(std::path::Path::new(&args[0]))?;
     let images_dir = PathBuf::from(&args[1]);
@@ -57,6 +66,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map(|_| recipe.augment.sample(&mut rng))
                 .collect();
             let mut file = std::fs::File::create(out.join(format!("{name}_v{view}.f32")))?;
+            let mut map_file = maps
+                .then(|| std::fs::File::create(out.join(format!("{name}_maps_v{view}.f16"))))
+                .transpose()?;
             let mut channels = Vec::new();
             for (chunk, augment) in paths.chunks(16).zip(augments.chunks(16)) {
                 let batch = chunk
@@ -72,6 +84,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut pooled: Vec<Tensor<2>> = Vec::new();
                 for stage in 0..stages {
                     x = trunk.forward_stages(x, stage..stage + 1);
+                    if let Some(map_file) = map_file.as_mut().filter(|_| stage + 1 == stages) {
+                        let [_, c, h, w] = x.dims();
+                        std::fs::write(
+                            out.join(format!("{name}.map_shape")),
+                            format!("{c} {h} {w}"),
+                        )?;
+                        let values = x.clone().into_data();
+                        let bytes: Vec<u8> = values
+                            .iter::<f32>()
+                            .flat_map(|v| half::f16::from_f32(v).to_le_bytes())
+                            .collect();
+                        map_file.write_all(&bytes)?;
+                    }
                     pooled.push(x.clone().mean_dims(&[2, 3]).reshape([n as i32, -1]));
                 }
                 channels = pooled.iter().map(|p| p.dims()[1]).collect();

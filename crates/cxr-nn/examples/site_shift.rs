@@ -1,0 +1,337 @@
+//! Research tool: how a cross-validated run's held-out figures move when its X-rays arrive as
+//! another site might send them (other gamma, contrast, noise, sharpness or field of view).
+//! Each fold's kept model scores its held-out images after the shift, through the same
+//! `Screener` that `cxr predict` uses; the WHO thresholds stay those chosen on the unshifted
+//! validation images, as for a model calibrated at home and then deployed elsewhere.
+//!
+//! Usage: site_shift RUN_DIR [SHIFT...]
+//! RUN_DIR is a finished `cxr train --folds K` run, one network or an ensemble (members scored
+//! in turn and averaged in log-odds, as the ensemble's own cross-validation does). SHIFTs are
+//! names from the table below (all by default). The `none` row rescores the unshifted images
+//! and prints how far those scores are from the run's own: a check of the whole path.
+
+use std::path::{Path, PathBuf};
+
+use cxr_core::augment::{AugmentParams, FillMode};
+use cxr_core::dataset::Dataset;
+use cxr_core::{DecodeLimits, DecodedImage, GrayImage, decode_file};
+use cxr_nn::predict::{ScreenOptions, Screener};
+use cxr_nn::train::crossval::{
+    CrossValidation, FoldScores, from_scores, mean_logit_ensemble, same_folds,
+};
+use cxr_nn::train::ensemble::MEMBERS_DIR;
+use cxr_nn::train::run::BEST_FILE;
+use cxr_nn::train::{CROSS_VALIDATION_FILE, TrainRequest, read_json};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+type Error = Box<dyn std::error::Error>;
+
+/// One way another site's X-rays may differ; `apply` takes the decoded image (values in
+/// [0, 1]) and an RNG seeded per image.
+struct Shift {
+    name: &'static str,
+    apply: fn(&GrayImage, &mut ChaCha8Rng) -> GrayImage,
+}
+
+/// Intensity and geometry through the augmentation code itself, so that a shift and the
+/// training jitter of the same kind mean the same thing.
+fn augmented(image: &GrayImage, change: AugmentParams) -> GrayImage {
+    change.apply(image)
+}
+
+fn black_border(zoom_x: f32, zoom_y: f32) -> AugmentParams {
+    AugmentParams {
+        zoom_x,
+        zoom_y,
+        fill: FillMode::Constant { value: 0.0 },
+        ..AugmentParams::identity()
+    }
+}
+
+/// Gaussian blur of standard deviation `sigma` pixels, separable, edges repeated.
+fn blur(image: &GrayImage, sigma: f32) -> GrayImage {
+    let radius = (3.0 * sigma).ceil() as isize;
+    let weights: Vec<f32> = (-radius..=radius)
+        .map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f32 = weights.iter().sum();
+    let (width, height) = (image.width as isize, image.height as isize);
+    let pass = |pixels: &[f32], along_rows: bool| -> Vec<f32> {
+        let mut out = vec![0.0; pixels.len()];
+        for y in 0..height {
+            for x in 0..width {
+                let mut sum = 0.0;
+                for (k, w) in weights.iter().enumerate() {
+                    let d = k as isize - radius;
+                    let (sx, sy) = match along_rows {
+                        true => ((x + d).clamp(0, width - 1), y),
+                        false => (x, (y + d).clamp(0, height - 1)),
+                    };
+                    sum += w * pixels[(sy * width + sx) as usize];
+                }
+                out[(y * width + x) as usize] = sum / total;
+            }
+        }
+        out
+    };
+    let pixels = pass(&pass(&image.pixels, true), false);
+    GrayImage::new(image.width, image.height, pixels).expect("same size")
+}
+
+/// Adds Gaussian noise of standard deviation `sigma` (Box-Muller), clamped to [0, 1].
+fn noisy(image: &GrayImage, sigma: f32, rng: &mut ChaCha8Rng) -> GrayImage {
+    let pixels = image
+        .pixels
+        .iter()
+        .map(|&p| {
+            let (u, v): (f32, f32) = (rng.random::<f32>().max(f32::MIN_POSITIVE), rng.random());
+            let normal = (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos();
+            (p + sigma * normal).clamp(0.0, 1.0)
+        })
+        .collect();
+    GrayImage::new(image.width, image.height, pixels).expect("same size")
+}
+
+const SHIFTS: &[Shift] = &[
+    Shift {
+        name: "none",
+        apply: |image, _| image.clone(),
+    },
+    Shift {
+        name: "gamma-0.6",
+        apply: |image, _| {
+            augmented(
+                image,
+                AugmentParams {
+                    gamma: 0.6,
+                    ..AugmentParams::identity()
+                },
+            )
+        },
+    },
+    Shift {
+        name: "gamma-1.6",
+        apply: |image, _| {
+            augmented(
+                image,
+                AugmentParams {
+                    gamma: 1.6,
+                    ..AugmentParams::identity()
+                },
+            )
+        },
+    },
+    Shift {
+        name: "contrast-0.6",
+        apply: |image, _| {
+            augmented(
+                image,
+                AugmentParams {
+                    contrast: 0.6,
+                    ..AugmentParams::identity()
+                },
+            )
+        },
+    },
+    Shift {
+        name: "contrast-1.5",
+        apply: |image, _| {
+            augmented(
+                image,
+                AugmentParams {
+                    contrast: 1.5,
+                    ..AugmentParams::identity()
+                },
+            )
+        },
+    },
+    Shift {
+        name: "noise-0.03",
+        apply: |image, rng| noisy(image, 0.03, rng),
+    },
+    Shift {
+        name: "blur-3px",
+        apply: |image, _| blur(image, 3.0),
+    },
+    // The field of view 20 % wider each way, black beyond the film.
+    Shift {
+        name: "wider-field",
+        apply: |image, _| augmented(image, black_border(1.2, 1.2)),
+    },
+    // The chest 15 % larger: a tighter collimation.
+    Shift {
+        name: "tighter-field",
+        apply: |image, _| augmented(image, black_border(0.85, 0.85)),
+    },
+    // A portrait film (about 4020 x 4892 px) squashed to a square, as the Montgomery images of
+    // the reference data set were: the chest 1.22x as wide for its height, black above and
+    // below.
+    Shift {
+        name: "portrait-squashed",
+        apply: |image, _| augmented(image, black_border(1.0, 1.22)),
+    },
+];
+
+/// One network's runs: its out-of-fold scores and each fold's kept model.
+struct Member {
+    name: String,
+    cv: CrossValidation,
+    fold_models: Vec<PathBuf>,
+}
+
+fn read_member(dir: &Path, name: String) -> Result<Member, Error> {
+    let path = dir.join(CROSS_VALIDATION_FILE);
+    let cv: CrossValidation =
+        read_json(&path).map_err(|err| format!("{err} (not a finished `--folds` run?)"))?;
+    let fold_models: Vec<PathBuf> = (1..=cv.scores.len())
+        .map(|k| dir.join(format!("fold-{k}")).join(BEST_FILE))
+        .collect();
+    if let Some(missing) = fold_models.iter().find(|path| !path.is_file()) {
+        return Err(format!("{}: no such model file", missing.display()).into());
+    }
+    Ok(Member {
+        name,
+        cv,
+        fold_models,
+    })
+}
+
+fn read_members(run: &Path, request: &TrainRequest) -> Result<Vec<Member>, Error> {
+    if request.recipe.ensemble.is_empty() {
+        return Ok(vec![read_member(run, request.recipe.backbone.clone())?]);
+    }
+    request
+        .recipe
+        .ensemble
+        .iter()
+        .map(|name| read_member(&run.join(MEMBERS_DIR).join(name), name.clone()))
+        .collect()
+}
+
+/// The member's fold scores with each fold's held-out images rescored after `shift`.
+fn shifted_scores(
+    member: &Member,
+    images: &[DecodedImage],
+    paths: &[PathBuf],
+    shift: &Shift,
+) -> Result<Vec<FoldScores>, Error> {
+    let options = ScreenOptions {
+        operating_point: None,
+        tta_views: 0,
+        seed: 0,
+    };
+    let mut folds = Vec::with_capacity(member.cv.scores.len());
+    for (fold, model) in member.cv.scores.iter().zip(&member.fold_models) {
+        let screener = Screener::load(Some(model))?;
+        let mut test_scores = Vec::with_capacity(fold.test.len());
+        for chunk in fold.test.chunks(cxr_nn::predict::BATCH_SIZE) {
+            let batch: Vec<(PathBuf, DecodedImage)> = chunk
+                .iter()
+                .map(|&index| {
+                    let mut rng = ChaCha8Rng::seed_from_u64(index as u64);
+                    let image = DecodedImage {
+                        image: (shift.apply)(&images[index].image, &mut rng),
+                        info: images[index].info.clone(),
+                    };
+                    (paths[index].clone(), image)
+                })
+                .collect();
+            for screening in screener.screen_decoded(&batch, &options)? {
+                test_scores.push(screening.probability);
+            }
+        }
+        folds.push(FoldScores {
+            test_scores,
+            ..fold.clone()
+        });
+    }
+    Ok(folds)
+}
+
+fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((run, names)) = args.split_first() else {
+        return Err("usage: site_shift RUN_DIR [SHIFT...]".into());
+    };
+    let shifts: Vec<&Shift> = match names.is_empty() {
+        true => SHIFTS.iter().collect(),
+        false => names
+            .iter()
+            .map(|name| {
+                SHIFTS.iter().find(|s| s.name == name).ok_or_else(|| {
+                    let known: Vec<&str> = SHIFTS.iter().map(|s| s.name).collect();
+                    format!("unknown shift '{name}' (known: {})", known.join(", "))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let run = Path::new(run);
+    let request = TrainRequest::resume(run)?;
+    let members = read_members(run, &request)?;
+    if !members.iter().all(|m| same_folds(&m.cv, &members[0].cv)) {
+        return Err(format!("{}: members held out different images", run.display()).into());
+    }
+    let dataset = Dataset::open(&request.data, &request.recipe.class_names()?)?;
+    let paths: Vec<PathBuf> = dataset.items.iter().map(|item| item.path.clone()).collect();
+    let limits = DecodeLimits::default();
+    let images = paths
+        .iter()
+        .map(|path| decode_file(path, &limits))
+        .collect::<Result<Vec<_>, _>>()?;
+    println!(
+        "| shift | pooled AUC [95 % CI] | change | accuracy at 0.5 | sensitivity / specificity at the home WHO thresholds | mean probability | members' pooled AUC |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut reference = None;
+    for shift in shifts {
+        let mut runs = Vec::with_capacity(members.len());
+        for member in &members {
+            let folds = shifted_scores(member, &images, &paths, shift)?;
+            if shift.name == "none" {
+                let largest = folds
+                    .iter()
+                    .zip(&member.cv.scores)
+                    .flat_map(|(new, old)| new.test_scores.iter().zip(&old.test_scores))
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                eprintln!(
+                    "{}: rescored unshifted, largest change {largest:.2e}",
+                    member.name
+                );
+            }
+            runs.push(from_scores(folds)?);
+        }
+        let combined = match runs.len() {
+            1 => runs[0].clone(),
+            _ => mean_logit_ensemble(&runs.iter().collect::<Vec<_>>())
+                .ok_or("members held out different images")??,
+        };
+        let auc = combined.pooled.auc.ok_or("no AUC: one class only")?;
+        let reference = *reference.get_or_insert(auc.value);
+        let value = |e: Option<cxr_core::metrics::Estimate>| {
+            e.map_or("-".to_string(), |e| format!("{:.3}", e.value))
+        };
+        let who = combined.who.as_ref().map_or("-".to_string(), |who| {
+            format!("{} / {}", value(who.sensitivity), value(who.specificity))
+        });
+        let scores: Vec<f64> = combined
+            .scores
+            .iter()
+            .flat_map(|f| f.test_scores.iter().copied())
+            .collect();
+        let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+        let member_aucs: Vec<String> = runs.iter().map(|r| value(r.pooled.auc)).collect();
+        println!(
+            "| {} | {:.3} [{:.3}, {:.3}] | {:+.3} | {} | {who} | {mean:.3} | {} |",
+            shift.name,
+            auc.value,
+            auc.lower,
+            auc.upper,
+            auc.value - reference,
+            value(combined.pooled.accuracy),
+            member_aucs.join(", ")
+        );
+    }
+    Ok(())
+}
