@@ -15,12 +15,13 @@ import sys
 import numpy as np
 import torch
 
+from probe_folds import auc, cross_validate, read_labels
+
 torch.set_num_threads(2)
 feats = sys.argv[1]
 decays = [float(d) for d in (sys.argv[2] if len(sys.argv) > 2 else "0.01").split(",")]
 trunks = ["mobilenet-v2", "efficientnet-lite0", "efficientnet-lite1"]
-names = open(f"{feats}/names.txt").read().split("\n")
-labels = np.array([n.endswith("_1.png") for n in names], dtype=np.float32)
+names, labels = read_labels(feats)
 count = len(labels)
 
 
@@ -29,21 +30,6 @@ def load(trunk, views=5):
     stacked = [np.fromfile(f"{feats}/{trunk}_v{v}.f32", dtype=np.float32).reshape(count, -1)
                for v in range(views)]
     return np.stack(stacked), np.cumsum([0] + channels)
-
-
-def auc(scores, truth):
-    pos, neg = scores[truth == 1], scores[truth == 0]
-    ranks = np.argsort(np.argsort(np.concatenate([pos, neg]))) + 1
-    return (ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
-
-
-def folds(seed, k=5):
-    rng, fold = np.random.default_rng(seed), np.zeros(count, int)
-    for c in (0, 1):
-        idx = np.where(labels == c)[0]
-        rng.shuffle(idx)
-        fold[idx] = np.arange(len(idx)) % k
-    return fold
 
 
 def logistic(x_train, y_train, x_test, decay):
@@ -66,15 +52,6 @@ def logistic(x_train, y_train, x_test, decay):
     return (x_test @ w + b).detach().numpy()
 
 
-def cross_validate(features, seed, decay):
-    fold, out = folds(seed), np.zeros(count)
-    for k in range(5):
-        train, test = fold != k, fold == k
-        x = features[:, train].reshape(-1, features.shape[2])
-        out[test] = logistic(x, np.tile(labels[train], features.shape[0]), features[0, test], decay)
-    return out
-
-
 data = {trunk: load(trunk) for trunk in trunks}
 stage_sets = {"last stage (what cxr's head reads)": [-1], "every stage": None}
 for decay in decays:
@@ -86,7 +63,8 @@ for decay in decays:
                 values, offsets = data[trunk]
                 chosen = range(len(offsets) - 1) if stages is None else [len(offsets) - 2]
                 x = np.concatenate([values[:, :, offsets[s]:offsets[s + 1]] for s in chosen], 2)
-                scores.append(cross_validate(x, seed, decay))
+                scores.append(cross_validate(
+                    x, labels, seed, lambda a, b, c: logistic(a, b, c, decay)))
             members.append([auc(s, labels) for s in scores])
             ensemble.append(auc(np.mean(scores, 0), labels))
         print(f"weight decay {decay:g}, {label}: members {np.round(np.mean(members, 0), 3)}, "

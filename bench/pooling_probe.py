@@ -18,11 +18,12 @@ import sys
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from probe_folds import auc, cross_validate, read_labels
+
 feats = sys.argv[1]
 decays = [float(d) for d in (sys.argv[2] if len(sys.argv) > 2 else "0.01").split(",")]
 trunks = ["mobilenet-v2", "efficientnet-lite0", "efficientnet-lite1"]
-names = open(f"{feats}/names.txt").read().split("\n")
-labels = np.array([n.endswith("_1.png") for n in names], dtype=np.float64)
+names, labels = read_labels(feats)
 count, views = len(labels), 5
 
 
@@ -65,21 +66,6 @@ def load(trunk, pooling):
     return np.stack(pooled)
 
 
-def auc(scores, truth):
-    pos, neg = scores[truth == 1], scores[truth == 0]
-    ranks = np.argsort(np.argsort(np.concatenate([pos, neg]))) + 1
-    return (ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
-
-
-def folds(seed, k=5):
-    rng, fold = np.random.default_rng(seed), np.zeros(count, int)
-    for c in (0, 1):
-        idx = np.where(labels == c)[0]
-        rng.shuffle(idx)
-        fold[idx] = np.arange(len(idx)) % k
-    return fold
-
-
 def logistic(x_train, y_train, x_test, decay):
     mean, spread = x_train.mean(0), x_train.std(0) + 1e-6
     # mean BCE + decay * |w|^2, in scikit-learn's terms (C * summed loss + |w|^2 / 2)
@@ -88,21 +74,14 @@ def logistic(x_train, y_train, x_test, decay):
     return model.decision_function((x_test - mean) / spread)
 
 
-def cross_validate(features, seed, decay):
-    fold, out = folds(seed), np.zeros(count)
-    for k in range(5):
-        train, test = fold != k, fold == k
-        x = features[:, train].reshape(-1, features.shape[2])
-        out[test] = logistic(x, np.tile(labels[train], features.shape[0]), features[0, test], decay)
-    return out
-
-
 for pooling in chosen:
     data = {trunk: load(trunk, pooling) for trunk in trunks}
     for decay in decays:
         members, ensemble, accuracy = [], [], []
         for seed in (42, 1, 2):
-            scores = [cross_validate(data[trunk], seed, decay) for trunk in trunks]
+            scores = [cross_validate(data[trunk], labels, seed,
+                                     lambda a, b, c: logistic(a, b, c, decay))
+                      for trunk in trunks]
             members.append([auc(s, labels) for s in scores])
             mean = np.mean(scores, 0)
             ensemble.append(auc(mean, labels))
