@@ -34,10 +34,21 @@ struct Shift {
     apply: fn(&GrayImage, &mut ChaCha8Rng) -> GrayImage,
 }
 
-/// Intensity and geometry through the augmentation code itself, so that a shift and the
-/// training jitter of the same kind mean the same thing.
-fn augmented(image: &GrayImage, change: AugmentParams) -> GrayImage {
-    change.apply(image)
+// Intensity and geometry go through the augmentation code itself, so that a shift and the
+// training jitter of the same kind mean the same thing.
+
+fn gamma(gamma: f32) -> AugmentParams {
+    AugmentParams {
+        gamma,
+        ..AugmentParams::identity()
+    }
+}
+
+fn contrast(contrast: f32) -> AugmentParams {
+    AugmentParams {
+        contrast,
+        ..AugmentParams::identity()
+    }
 }
 
 fn black_border(zoom_x: f32, zoom_y: f32) -> AugmentParams {
@@ -100,51 +111,19 @@ const SHIFTS: &[Shift] = &[
     },
     Shift {
         name: "gamma-0.6",
-        apply: |image, _| {
-            augmented(
-                image,
-                AugmentParams {
-                    gamma: 0.6,
-                    ..AugmentParams::identity()
-                },
-            )
-        },
+        apply: |image, _| gamma(0.6).apply(image),
     },
     Shift {
         name: "gamma-1.6",
-        apply: |image, _| {
-            augmented(
-                image,
-                AugmentParams {
-                    gamma: 1.6,
-                    ..AugmentParams::identity()
-                },
-            )
-        },
+        apply: |image, _| gamma(1.6).apply(image),
     },
     Shift {
         name: "contrast-0.6",
-        apply: |image, _| {
-            augmented(
-                image,
-                AugmentParams {
-                    contrast: 0.6,
-                    ..AugmentParams::identity()
-                },
-            )
-        },
+        apply: |image, _| contrast(0.6).apply(image),
     },
     Shift {
         name: "contrast-1.5",
-        apply: |image, _| {
-            augmented(
-                image,
-                AugmentParams {
-                    contrast: 1.5,
-                    ..AugmentParams::identity()
-                },
-            )
-        },
+        apply: |image, _| contrast(1.5).apply(image),
     },
     Shift {
         name: "noise-0.03",
@@ -157,39 +136,39 @@ const SHIFTS: &[Shift] = &[
     // The field of view 20 % wider each way, black beyond the film.
     Shift {
         name: "wider-field",
-        apply: |image, _| augmented(image, black_border(1.2, 1.2)),
+        apply: |image, _| black_border(1.2, 1.2).apply(image),
     },
     // The chest 15 % larger: a tighter collimation.
     Shift {
         name: "tighter-field",
-        apply: |image, _| augmented(image, black_border(0.85, 0.85)),
+        apply: |image, _| black_border(0.85, 0.85).apply(image),
     },
     // A portrait film (about 4020 x 4892 px) squashed to a square, as the Montgomery images of
     // the reference data set were: the chest 1.22x as wide for its height, black above and
     // below.
     Shift {
         name: "portrait-squashed",
-        apply: |image, _| augmented(image, black_border(1.0, 1.22)),
+        apply: |image, _| black_border(1.0, 1.22).apply(image),
     },
 ];
 
-/// One network's runs: its out-of-fold scores and each fold's kept model.
+/// One network's runs: its out-of-fold scores and each fold's kept model, loaded.
 struct Member {
     name: String,
     cv: CrossValidation,
-    fold_models: Vec<PathBuf>,
+    fold_models: Vec<Screener>,
 }
 
 fn read_member(dir: &Path, name: String) -> Result<Member, Error> {
     let path = dir.join(CROSS_VALIDATION_FILE);
     let cv: CrossValidation =
         read_json(&path).map_err(|err| format!("{err} (not a finished `--folds` run?)"))?;
-    let fold_models: Vec<PathBuf> = (1..=cv.scores.len())
-        .map(|k| dir.join(format!("fold-{k}")).join(BEST_FILE))
-        .collect();
-    if let Some(missing) = fold_models.iter().find(|path| !path.is_file()) {
-        return Err(format!("{}: no such model file", missing.display()).into());
-    }
+    let fold_models = (1..=cv.scores.len())
+        .map(|k| {
+            let path = dir.join(format!("fold-{k}")).join(BEST_FILE);
+            Screener::load(Some(&path)).map_err(|err| format!("{}: {err}", path.display()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Member {
         name,
         cv,
@@ -209,12 +188,31 @@ fn read_members(run: &Path, request: &TrainRequest) -> Result<Vec<Member>, Error
         .collect()
 }
 
-/// The member's fold scores with each fold's held-out images rescored after `shift`.
-fn shifted_scores(
-    member: &Member,
+/// Every image after `shift`, its RNG seeded by its index: the same pictures for every member.
+fn shifted_images(
     images: &[DecodedImage],
     paths: &[PathBuf],
     shift: &Shift,
+) -> Vec<(PathBuf, DecodedImage)> {
+    images
+        .iter()
+        .zip(paths)
+        .enumerate()
+        .map(|(index, (decoded, path))| {
+            let mut rng = ChaCha8Rng::seed_from_u64(index as u64);
+            let image = DecodedImage {
+                image: (shift.apply)(&decoded.image, &mut rng),
+                info: decoded.info.clone(),
+            };
+            (path.clone(), image)
+        })
+        .collect()
+}
+
+/// The member's fold scores with each fold's held-out images rescored as `shifted`.
+fn shifted_scores(
+    member: &Member,
+    shifted: &[(PathBuf, DecodedImage)],
 ) -> Result<Vec<FoldScores>, Error> {
     let options = ScreenOptions {
         operating_point: None,
@@ -222,21 +220,11 @@ fn shifted_scores(
         seed: 0,
     };
     let mut folds = Vec::with_capacity(member.cv.scores.len());
-    for (fold, model) in member.cv.scores.iter().zip(&member.fold_models) {
-        let screener = Screener::load(Some(model))?;
+    for (fold, screener) in member.cv.scores.iter().zip(&member.fold_models) {
         let mut test_scores = Vec::with_capacity(fold.test.len());
         for chunk in fold.test.chunks(cxr_nn::predict::BATCH_SIZE) {
-            let batch: Vec<(PathBuf, DecodedImage)> = chunk
-                .iter()
-                .map(|&index| {
-                    let mut rng = ChaCha8Rng::seed_from_u64(index as u64);
-                    let image = DecodedImage {
-                        image: (shift.apply)(&images[index].image, &mut rng),
-                        info: images[index].info.clone(),
-                    };
-                    (paths[index].clone(), image)
-                })
-                .collect();
+            let batch: Vec<(PathBuf, DecodedImage)> =
+                chunk.iter().map(|&index| shifted[index].clone()).collect();
             for screening in screener.screen_decoded(&batch, &options)? {
                 test_scores.push(screening.probability);
             }
@@ -285,9 +273,10 @@ fn main() -> Result<(), Error> {
     println!("|---|---|---|---|---|---|---|");
     let mut reference = None;
     for shift in shifts {
+        let shifted = shifted_images(&images, &paths, shift);
         let mut runs = Vec::with_capacity(members.len());
         for member in &members {
-            let folds = shifted_scores(member, &images, &paths, shift)?;
+            let folds = shifted_scores(member, &shifted)?;
             if shift.name == "none" {
                 let largest = folds
                     .iter()
