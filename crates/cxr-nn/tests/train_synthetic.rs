@@ -83,22 +83,13 @@ fn a_fixed_split_run_writes_model_metrics_and_curves() {
 #[test]
 fn a_linear_head_is_standardised_on_the_training_images_and_keeps_its_last_epoch() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    train_support::write_blob_dataset(&data, 8);
-    let caches = train_support::private_caches(dir.path());
     let mut recipe = train_support::tiny_recipe(3, 0);
     recipe.head.hidden = 0;
     recipe.head.dropout = 0.0;
     recipe.head.weight_decay = 0.01;
     recipe.schedule.monitor = Monitor::None;
     recipe.schedule.patience = 1;
-    let request = TrainRequest {
-        data,
-        out: dir.path().join("run"),
-        recipe,
-        folds: None,
-        unlabelled: None,
-    };
+    let (request, caches) = train_support::blob_run(dir.path(), 8, recipe);
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
     let device = cxr_nn::device::inference_device();
     let (model, card) = classifier::load(&report.model, &device).expect("load");
@@ -187,21 +178,12 @@ fn fine_tuning_with_frozen_batchnorm_leaves_its_statistics_alone() {
 #[test]
 fn training_on_the_plain_view_cycles_it_through_both_phases() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    train_support::write_blob_dataset(&data, 8);
-    let caches = train_support::private_caches(dir.path());
     // One cached view and the plain one in turn: phase 2's second epoch reads the training
     // images' plain view halfway through the trunk, which phase 1 must have kept.
     let mut recipe = train_support::tiny_recipe(2, 2);
     recipe.augmented_views = 1;
     recipe.train_on_plain_view = true;
-    let request = TrainRequest {
-        data,
-        out: dir.path().join("run"),
-        recipe,
-        folds: None,
-        unlabelled: None,
-    };
+    let (request, caches) = train_support::blob_run(dir.path(), 8, recipe);
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
     let csv = std::fs::read_to_string(request.out.join("metrics.csv")).expect("csv");
     let losses: Vec<f64> = csv
@@ -316,17 +298,9 @@ fn a_lung_crop_recipe_pins_its_lung_model_in_the_card_and_prediction_crops_too()
 #[test]
 fn a_validation_set_too_small_for_a_delong_interval_still_gives_a_model() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
     // 12 images, 2 held out: one per class, too few for a DeLong interval.
-    train_support::write_blob_dataset(&data, 6);
-    let caches = train_support::private_caches(dir.path());
-    let request = TrainRequest {
-        data,
-        out: dir.path().join("run"),
-        recipe: train_support::tiny_recipe(1, 0),
-        folds: None,
-        unlabelled: None,
-    };
+    let (request, caches) =
+        train_support::blob_run(dir.path(), 6, train_support::tiny_recipe(1, 0));
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
     assert!(report.model.is_file());
     assert_eq!(report.card.validation[0].images, 2);

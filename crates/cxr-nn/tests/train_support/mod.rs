@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use cxr_nn::backbones::BackboneKind;
-use cxr_nn::train::CacheDirs;
 use cxr_nn::train::recipe::Recipe;
+use cxr_nn::train::{CacheDirs, TrainRequest};
 
 /// Writes `per_class` normal and `per_class` abnormal 96x96 PNGs into `root/{normal,tb}/`.
 pub fn write_blob_dataset(root: &Path, per_class: usize) {
@@ -59,6 +59,24 @@ pub fn private_caches(dir: &Path) -> CacheDirs {
     let path = caches.weights.join("efficientnet-lite0.safetensors");
     cxr_nn::import::internal::save(&net, kind, &path).expect("weights");
     caches
+}
+
+// Each test binary that includes this module uses only part of it.
+#[allow(dead_code)]
+/// A single run (no folds, no unlabelled images) of `recipe` on a fresh blob set of `per_class`
+/// images per class in `dir/data`, into `dir/run`, with [`private_caches`] under `dir`.
+pub fn blob_run(dir: &Path, per_class: usize, recipe: Recipe) -> (TrainRequest, CacheDirs) {
+    let data = dir.join("data");
+    write_blob_dataset(&data, per_class);
+    let caches = private_caches(dir);
+    let request = TrainRequest {
+        data,
+        out: dir.join("run"),
+        recipe,
+        folds: None,
+        unlabelled: None,
+    };
+    (request, caches)
 }
 
 // Each test binary that includes this module uses only part of it.
