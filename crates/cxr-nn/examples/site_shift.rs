@@ -4,9 +4,11 @@
 //! `Screener` that `cxr predict` uses; the WHO thresholds stay those chosen on the unshifted
 //! validation images, as for a model calibrated at home and then deployed elsewhere.
 //!
-//! Usage: site_shift RUN_DIR [SHIFT...]
+//! Usage: site_shift RUN_DIR[,RUN_DIR...] [SHIFT...]
 //! RUN_DIR is a finished `cxr train --folds K` run, one network or an ensemble (members scored
-//! in turn and averaged in log-odds, as the ensemble's own cross-validation does). SHIFTs are
+//! in turn and averaged in log-odds, as the ensemble's own cross-validation does). Several runs
+//! on the same data and folds, joined by commas, are scored as one ensemble of all their
+//! networks (e.g. a whole-X-ray run with a lung-crop run). SHIFTs are
 //! names from the table below (all by default). The `none` row rescores the unshifted images
 //! and prints how far those scores are from the run's own: a check of the whole path.
 
@@ -22,20 +24,18 @@ use cxr_nn::train::crossval::{
 use cxr_nn::train::ensemble::MEMBERS_DIR;
 use cxr_nn::train::run::BEST_FILE;
 use cxr_nn::train::{CROSS_VALIDATION_FILE, TrainRequest, read_json};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 type Error = Box<dyn std::error::Error>;
 
 /// One way another site's X-rays may differ; `apply` takes the decoded image (values in
-/// [0, 1]) and an RNG seeded per image.
+/// [0, 1]) and its index in the data set.
 struct Shift {
     name: &'static str,
-    apply: fn(&GrayImage, &mut ChaCha8Rng) -> GrayImage,
+    apply: fn(&GrayImage, u64) -> GrayImage,
 }
 
-// Intensity and geometry go through the augmentation code itself, so that a shift and the
-// training jitter of the same kind mean the same thing.
+// Every shift goes through the augmentation code itself, so that a shift and the training
+// jitter of the same kind mean the same thing.
 
 fn gamma(gamma: f32) -> AugmentParams {
     AugmentParams {
@@ -60,48 +60,22 @@ fn black_border(zoom_x: f32, zoom_y: f32) -> AugmentParams {
     }
 }
 
-/// Gaussian blur of standard deviation `sigma` pixels, separable, edges repeated.
-fn blur(image: &GrayImage, sigma: f32) -> GrayImage {
-    let radius = (3.0 * sigma).ceil() as isize;
-    let weights: Vec<f32> = (-radius..=radius)
-        .map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let total: f32 = weights.iter().sum();
-    let (width, height) = (image.width as isize, image.height as isize);
-    let pass = |pixels: &[f32], along_rows: bool| -> Vec<f32> {
-        let mut out = vec![0.0; pixels.len()];
-        for y in 0..height {
-            for x in 0..width {
-                let mut sum = 0.0;
-                for (k, w) in weights.iter().enumerate() {
-                    let d = k as isize - radius;
-                    let (sx, sy) = match along_rows {
-                        true => ((x + d).clamp(0, width - 1), y),
-                        false => (x, (y + d).clamp(0, height - 1)),
-                    };
-                    sum += w * pixels[(sy * width + sx) as usize];
-                }
-                out[(y * width + x) as usize] = sum / total;
-            }
-        }
-        out
-    };
-    let pixels = pass(&pass(&image.pixels, true), false);
-    GrayImage::new(image.width, image.height, pixels).expect("same size")
+/// Gaussian blur of standard deviation `pixels` source pixels.
+fn blur(image: &GrayImage, pixels: f32) -> AugmentParams {
+    AugmentParams {
+        blur: pixels / image.width.min(image.height).max(1) as f32,
+        ..AugmentParams::identity()
+    }
 }
 
-/// Adds Gaussian noise of standard deviation `sigma` (Box-Muller), clamped to [0, 1].
-fn noisy(image: &GrayImage, sigma: f32, rng: &mut ChaCha8Rng) -> GrayImage {
-    let pixels = image
-        .pixels
-        .iter()
-        .map(|&p| {
-            let (u, v): (f32, f32) = (rng.random::<f32>().max(f32::MIN_POSITIVE), rng.random());
-            let normal = (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos();
-            (p + sigma * normal).clamp(0.0, 1.0)
-        })
-        .collect();
-    GrayImage::new(image.width, image.height, pixels).expect("same size")
+/// Additive Gaussian noise of standard deviation `sigma`, its pattern seeded by the image's
+/// index.
+fn noise(sigma: f32, index: u64) -> AugmentParams {
+    AugmentParams {
+        noise: sigma,
+        noise_seed: index,
+        ..AugmentParams::identity()
+    }
 }
 
 const SHIFTS: &[Shift] = &[
@@ -127,11 +101,11 @@ const SHIFTS: &[Shift] = &[
     },
     Shift {
         name: "noise-0.03",
-        apply: |image, rng| noisy(image, 0.03, rng),
+        apply: |image, index| noise(0.03, index).apply(image),
     },
     Shift {
         name: "blur-3px",
-        apply: |image, _| blur(image, 3.0),
+        apply: |image, _| blur(image, 3.0).apply(image),
     },
     // The field of view 20 % wider each way, black beyond the film.
     Shift {
@@ -188,7 +162,7 @@ fn read_members(run: &Path, request: &TrainRequest) -> Result<Vec<Member>, Error
         .collect()
 }
 
-/// Every image after `shift`, its RNG seeded by its index: the same pictures for every member.
+/// Every image after `shift`: the same pictures for every member.
 fn shifted_images(
     images: &[DecodedImage],
     paths: &[PathBuf],
@@ -199,9 +173,8 @@ fn shifted_images(
         .zip(paths)
         .enumerate()
         .map(|(index, (decoded, path))| {
-            let mut rng = ChaCha8Rng::seed_from_u64(index as u64);
             let image = DecodedImage {
-                image: (shift.apply)(&decoded.image, &mut rng),
+                image: (shift.apply)(&decoded.image, index as u64),
                 info: decoded.info.clone(),
             };
             (path.clone(), image)
@@ -240,7 +213,7 @@ fn shifted_scores(
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((run, names)) = args.split_first() else {
-        return Err("usage: site_shift RUN_DIR [SHIFT...]".into());
+        return Err("usage: site_shift RUN_DIR[,RUN_DIR...] [SHIFT...]".into());
     };
     let shifts: Vec<&Shift> = match names.is_empty() {
         true => SHIFTS.iter().collect(),
@@ -254,11 +227,24 @@ fn main() -> Result<(), Error> {
             })
             .collect::<Result<_, _>>()?,
     };
-    let run = Path::new(run);
-    let request = TrainRequest::resume(run)?;
-    let members = read_members(run, &request)?;
-    if !members.iter().all(|m| same_folds(&m.cv, &members[0].cv)) {
-        return Err(format!("{}: members held out different images", run.display()).into());
+    let mut requests = Vec::new();
+    let mut members = Vec::new();
+    for run in run.split(',').map(Path::new) {
+        let request = TrainRequest::resume(run)?;
+        members.extend(read_members(run, &request)?);
+        if !members.iter().all(|m| same_folds(&m.cv, &members[0].cv)) {
+            return Err(format!(
+                "{}: held out other images than the runs before",
+                run.display()
+            )
+            .into());
+        }
+        requests.push(request);
+    }
+    let request = &requests[0];
+    let canonical = |r: &TrainRequest| std::fs::canonicalize(&r.data).ok();
+    if requests.iter().any(|r| canonical(r) != canonical(request)) {
+        return Err("the runs were trained on different data".into());
     }
     let dataset = Dataset::open(&request.data, &request.recipe.class_names()?)?;
     let paths: Vec<PathBuf> = dataset.items.iter().map(|item| item.path.clone()).collect();

@@ -1,5 +1,6 @@
 //! Training-time augmentation with Keras ImageDataGenerator semantics (rotation, shift, zoom,
-//! nearest fill, optional flip) plus brightness/contrast/gamma jitter; seeded and reproducible.
+//! nearest fill, optional flip) plus brightness/contrast/gamma jitter and blur/noise; seeded
+//! and reproducible.
 //!
 //! Two steps, so that a caller controls the randomness: [`AugmentConfig::sample`] draws the
 //! parameters for one image from a seeded RNG, [`AugmentParams::apply`] applies them. The
@@ -9,6 +10,7 @@
 
 mod affine;
 mod intensity;
+mod sharpness;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -49,6 +51,12 @@ pub struct AugmentConfig {
     pub contrast: f32,
     /// Pixels raised to a power drawn from [1 - g, 1 + g].
     pub gamma: f32,
+    /// Gaussian blur whose standard deviation is drawn from [0, b] times the shorter side
+    /// (0.01 is 2.2 px at 224 px): a softer detector or a stronger downscale at another site.
+    pub blur: f32,
+    /// Additive Gaussian noise whose standard deviation (gray levels, 0..1) is drawn from
+    /// [0, n]: a noisier detector or a lower dose.
+    pub noise: f32,
 }
 
 impl Default for AugmentConfig {
@@ -63,6 +71,8 @@ impl Default for AugmentConfig {
             brightness: 0.0,
             contrast: 0.0,
             gamma: 0.0,
+            blur: 0.0,
+            noise: 0.0,
         }
     }
 }
@@ -90,6 +100,15 @@ pub struct AugmentParams {
     pub brightness: f32,
     pub contrast: f32,
     pub gamma: f32,
+    /// Blur standard deviation as a fraction of the shorter side; 0 for none.
+    #[serde(default)]
+    pub blur: f32,
+    /// Noise standard deviation in gray levels; 0 for none.
+    #[serde(default)]
+    pub noise: f32,
+    /// Seeds the noise pattern, so that the same parameters give the same picture.
+    #[serde(default)]
+    pub noise_seed: u64,
 }
 
 impl AugmentConfig {
@@ -119,6 +138,8 @@ impl AugmentConfig {
             ("brightness", self.brightness, 1.0),
             ("contrast", self.contrast, 1.0),
             ("gamma", self.gamma, 1.0),
+            ("blur", self.blur, 0.1),
+            ("noise", self.noise, 0.5),
         ];
         for (name, value, below) in ranges {
             if !(0.0..below).contains(&value) {
@@ -137,8 +158,10 @@ impl AugmentConfig {
         Ok(())
     }
 
-    /// Draws one image's parameters. Always takes the same number of draws from `rng`, so
-    /// turning one kind of augmentation on or off leaves the others' draws unchanged.
+    /// Draws one image's parameters. The Keras and intensity draws are always taken, so
+    /// turning one of them on or off leaves the others' draws unchanged; blur and noise draw
+    /// only when they are on, so that a config without them draws the same stream as before
+    /// they existed (recipes keep reproducing their models).
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> AugmentParams {
         let mut around =
             |centre: f32, spread: f32| centre + spread * (2.0 * rng.random::<f32>() - 1.0);
@@ -151,6 +174,14 @@ impl AugmentConfig {
         let brightness = around(0.0, self.brightness);
         let contrast = around(1.0, self.contrast);
         let gamma = around(1.0, self.gamma);
+        let blur = match self.blur > 0.0 {
+            true => self.blur * rng.random::<f32>(),
+            false => 0.0,
+        };
+        let (noise, noise_seed) = match self.noise > 0.0 {
+            true => (self.noise * rng.random::<f32>(), rng.random::<u64>()),
+            false => (0.0, 0),
+        };
         AugmentParams {
             rotation_degrees,
             shift_x,
@@ -162,6 +193,9 @@ impl AugmentConfig {
             brightness,
             contrast,
             gamma,
+            blur,
+            noise,
+            noise_seed,
         }
     }
 }
@@ -180,21 +214,29 @@ impl AugmentParams {
             brightness: 0.0,
             contrast: 1.0,
             gamma: 1.0,
+            blur: 0.0,
+            noise: 0.0,
+            noise_seed: 0,
         }
     }
 
-    /// The same warp and flip without the intensity jitter: what to apply to a label map
-    /// (a lung mask) so that it stays aligned with the image these parameters augment.
+    /// The same warp and flip without the intensity jitter, blur and noise: what to apply to
+    /// a label map (a lung mask) so that it stays aligned with the image these parameters
+    /// augment.
     pub fn geometric(&self) -> Self {
         Self {
             brightness: 0.0,
             contrast: 1.0,
             gamma: 1.0,
+            blur: 0.0,
+            noise: 0.0,
+            noise_seed: 0,
             ..*self
         }
     }
 
-    /// The augmented image: affine warp, then flip (Keras' order), then intensity jitter.
+    /// The augmented image: affine warp, then flip (Keras' order), then intensity jitter,
+    /// then blur, then noise (the detector's blur comes before its noise).
     pub fn apply(&self, image: &GrayImage) -> GrayImage {
         let moves = self.rotation_degrees != 0.0
             || self.shift_x != 0.0
@@ -213,6 +255,13 @@ impl AugmentParams {
         }
         if self.brightness != 0.0 || self.contrast != 1.0 || self.gamma != 1.0 {
             intensity::jitter(&mut out, self);
+        }
+        if self.blur > 0.0 {
+            let sigma = self.blur * out.width.min(out.height) as f32;
+            out = sharpness::blur(&out, sigma);
+        }
+        if self.noise > 0.0 {
+            sharpness::add_noise(&mut out, self.noise, self.noise_seed);
         }
         out
     }
@@ -301,6 +350,78 @@ mod tests {
     }
 
     #[test]
+    fn without_blur_and_noise_each_sample_takes_the_nine_draws_it_always_took() {
+        // Recipes from before blur and noise existed must draw the same augmentation stream.
+        let config = AugmentConfig {
+            gamma: 0.2,
+            ..AugmentConfig::paper()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let _first = config.sample(&mut rng);
+        let second = config.sample(&mut rng);
+        let mut skipping = ChaCha8Rng::seed_from_u64(11);
+        for _ in 0..9 {
+            let _: f32 = skipping.random();
+        }
+        assert_eq!(config.sample(&mut skipping), second);
+    }
+
+    #[test]
+    fn blur_and_noise_are_drawn_in_their_ranges_and_leave_the_other_draws_alone() {
+        let config = AugmentConfig {
+            blur: 0.01,
+            noise: 0.03,
+            ..AugmentConfig::paper()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let samples: Vec<AugmentParams> = (0..500).map(|_| config.sample(&mut rng)).collect();
+        assert!(samples.iter().all(|p| (0.0..=0.01).contains(&p.blur)));
+        assert!(samples.iter().all(|p| (0.0..=0.03).contains(&p.noise)));
+        assert!(samples.iter().any(|p| p.blur > 0.009) && samples.iter().any(|p| p.blur < 0.001));
+        assert!(samples.iter().any(|p| p.noise > 0.027));
+        let seeds: std::collections::HashSet<u64> = samples.iter().map(|p| p.noise_seed).collect();
+        assert_eq!(seeds.len(), samples.len());
+        let plain = AugmentConfig::paper().sample(&mut ChaCha8Rng::seed_from_u64(2));
+        assert_eq!(
+            AugmentParams {
+                blur: 0.0,
+                noise: 0.0,
+                noise_seed: 0,
+                ..samples[0]
+            },
+            plain
+        );
+    }
+
+    #[test]
+    fn blur_and_noise_change_the_picture_reproducibly_and_are_not_geometric() {
+        let image = textured(48, 40);
+        let params = AugmentParams {
+            blur: 0.02,
+            noise: 0.05,
+            noise_seed: 7,
+            ..AugmentParams::identity()
+        };
+        let augmented = params.apply(&image);
+        assert_eq!(augmented, params.apply(&image));
+        assert_ne!(augmented, image);
+        let blurred = AugmentParams {
+            blur: 0.02,
+            ..AugmentParams::identity()
+        }
+        .apply(&image);
+        // Blur flattens the texture: less spread around the mean.
+        let spread = |img: &GrayImage| {
+            let n = img.pixels.len() as f32;
+            let mean = img.pixels.iter().sum::<f32>() / n;
+            img.pixels.iter().map(|p| (p - mean).powi(2)).sum::<f32>() / n
+        };
+        assert!(spread(&blurred) < 0.5 * spread(&image));
+        assert_eq!(params.geometric(), AugmentParams::identity().geometric());
+        assert_eq!(params.geometric().apply(&image), image);
+    }
+
+    #[test]
     fn geometric_params_keep_the_warp_and_drop_the_jitter() {
         let config = AugmentConfig {
             brightness: 0.2,
@@ -354,6 +475,14 @@ mod tests {
             },
             AugmentConfig {
                 fill: FillMode::Constant { value: 2.0 },
+                ..AugmentConfig::paper()
+            },
+            AugmentConfig {
+                blur: 0.2,
+                ..AugmentConfig::paper()
+            },
+            AugmentConfig {
+                noise: -0.01,
                 ..AugmentConfig::paper()
             },
         ] {

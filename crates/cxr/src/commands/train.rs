@@ -72,6 +72,8 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   brightness = 0.0
   contrast = 0.0
   gamma = 0.0
+  blur = 0.0                    # Gaussian blur, sigma up to this x the shorter side
+  noise = 0.0                   # additive Gaussian noise, sd up to this (gray levels 0..1)
 
   [head]
   hidden = 512                  # 0: a linear head (GAP -> standardisation -> Dense)
