@@ -69,6 +69,16 @@ pub struct Member {
     pub preprocess: PreprocessSpec,
 }
 
+impl Member {
+    /// The network's name, with " (lung crop)" when it sees the X-ray cut to its lungs.
+    pub fn name(&self) -> String {
+        match self.preprocess.lung_crop {
+            Some(_) => format!("{} (lung crop)", self.architecture.network),
+            None => self.architecture.network.clone(),
+        }
+    }
+}
+
 /// How a model file stores its weights. Either way they are loaded as f32.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -221,11 +231,11 @@ impl ModelCard {
         }
     }
 
-    /// The network's name, or an ensemble's members' names joined by " + ".
+    /// The network's name, or an ensemble's members' names joined by " + " ([`Member::name`]).
     pub fn network_name(&self) -> String {
         self.networks()
             .iter()
-            .map(|member| member.architecture.network.as_str())
+            .map(Member::name)
             .collect::<Vec<_>>()
             .join(" + ")
     }

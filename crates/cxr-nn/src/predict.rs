@@ -81,7 +81,8 @@ pub struct Screening {
     /// The class name of the decision, e.g. "tb" or "normal".
     pub decision: String,
     pub quality: QualityReport,
-    /// What the card's lung crop did; absent for models that see the whole X-ray.
+    /// What the card's lung crop did; absent for models that see the whole X-ray (in an
+    /// ensemble, members may differ: see each network's preprocessing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lung_crop: Option<LungCropReport>,
     /// A multi-class model's probability of each class (the card's order, mean over views);
@@ -105,7 +106,7 @@ pub struct LungCropReport {
     pub fallback: Option<String>,
 }
 
-/// The network inputs of one image and what its lung crop did.
+/// The network inputs of one image and what its lung crop did (for the networks that crop).
 #[derive(Debug)]
 pub struct Views {
     /// Per network of the model (one, or an ensemble's members in card order): the image
@@ -144,18 +145,20 @@ impl Screener {
         };
         let device = inference_device();
         let (networks, card) = classifier::load_networks(&path, &device)?;
-        // One lung crop serves every member, so they must agree on it.
-        if networks
+        // One lung crop serves every member that crops, so they must agree on it; the
+        // others see the whole X-ray.
+        let mut crops = networks
             .iter()
-            .any(|network| network.preprocess.lung_crop != card.preprocess.lung_crop)
-        {
+            .filter_map(|network| network.preprocess.lung_crop.as_ref());
+        let crop = crops.next().cloned();
+        if crops.any(|other| Some(other) != crop.as_ref()) {
             return Err(PredictError::Model(ModelFileError::BadCard {
                 path,
                 reason: "the ensemble's members crop to the lungs differently".into(),
             }));
         }
         let mut screener = Self::new(networks, card, device);
-        if let Some(crop) = &screener.card.preprocess.lung_crop {
+        if let Some(crop) = crop {
             let pinned = lungs.filter(|lungs| lungs.sha256 == crop.lung_model_sha256);
             // Whether the shipped lung model is the one the card was trained with is checked
             // (by sha256) when it crops.
@@ -364,8 +367,8 @@ impl Screener {
             .collect()
     }
 
-    /// The network inputs of one image, per network: the image itself (cut to its lungs
-    /// when the card says so, once for all networks), then `tta_views` augmented views (the
+    /// The network inputs of one image, per network: the image itself (cut to its lungs, once,
+    /// for the networks whose preprocessing says so), then `tta_views` augmented views (the
     /// same draws for every network).
     pub fn views(
         &self,
@@ -379,15 +382,22 @@ impl Screener {
             source,
         };
         let lungs = self.lungs.as_deref().map(|lungs| lungs as &dyn LungCropper);
-        let cropped =
-            crop_lungs(&image.image, &self.card.preprocess, lungs).map_err(preprocess_error)?;
-        let source = cropped.as_ref().map_or(&image.image, |crop| &crop.image);
+        let cropped = match self.cropping_network() {
+            Some(network) => {
+                crop_lungs(&image.image, &network.preprocess, lungs).map_err(preprocess_error)?
+            }
+            None => None,
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let augment = AugmentConfig::paper();
         let draws = std::iter::once(None)
             .chain((0..tta_views).map(|_| Some(augment.sample(&mut rng))))
             .collect::<Vec<_>>();
         let network_views = |spec: &PreprocessSpec| -> Result<Vec<ChwTensor>, PredictError> {
+            let source = match (&cropped, &spec.lung_crop) {
+                (Some(crop), Some(_)) => &crop.image,
+                _ => &image.image,
+            };
             let fitted = fit(source, spec).map_err(preprocess_error)?;
             draws
                 .iter()
@@ -406,6 +416,13 @@ impl Screener {
                 fallback: crop.fallback,
             }),
         })
+    }
+
+    /// The first network that sees the X-ray cut to its lungs (they all cut it alike).
+    fn cropping_network(&self) -> Option<&Network> {
+        self.networks
+            .iter()
+            .find(|network| network.preprocess.lung_crop.is_some())
     }
 
     /// Probabilities (screening and per class) of preprocessed inputs, given per network

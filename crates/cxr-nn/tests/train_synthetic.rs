@@ -296,6 +296,72 @@ fn a_lung_crop_recipe_pins_its_lung_model_in_the_card_and_prediction_crops_too()
 }
 
 #[test]
+fn an_ensemble_member_can_see_the_lung_crop_while_another_sees_the_whole_x_ray() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut recipe = train_support::tiny_recipe(1, 0);
+    recipe.ensemble = vec![
+        "efficientnet-lite0".into(),
+        "efficientnet-lite0+lung-crop".into(),
+    ];
+    let (request, caches) = train_support::blob_run(dir.path(), 6, recipe);
+    let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+    let members = request.out.join(ensemble::MEMBERS_DIR);
+    assert!(
+        members
+            .join("efficientnet-lite0+lung-crop")
+            .join(MODEL_FILE)
+            .is_file()
+    );
+
+    let card = model_file::read_card(&report.model).expect("card");
+    assert_eq!(
+        card.network_name(),
+        "efficientnet-lite0 + efficientnet-lite0 (lung crop)"
+    );
+    assert_eq!(card.members[0].preprocess.lung_crop, None);
+    let lungs = cxr_nn::segmentation::default_model_path().expect("shipped lung model");
+    let crop = card.members[1].preprocess.lung_crop.clone().expect("crop");
+    assert_eq!(
+        crop.lung_model_sha256,
+        model_file::file_sha256(&lungs).unwrap()
+    );
+
+    // On a real chest X-ray the lungs are found: the cropping member sees them, the other
+    // member the whole X-ray, and the heat map puts each member's map on what it saw.
+    let screener = Screener::load(Some(&report.model)).expect("load");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/shenzhen/images/CHNCXR_0001_0.png");
+    let image = cxr_core::decode_file(&path, &Default::default()).expect("decode");
+    let views = screener.views(&path, &image, 0, 0).expect("views");
+    let region = views
+        .lung_crop
+        .and_then(|crop| crop.region)
+        .expect("lungs found");
+    assert!(region.width < image.image.width || region.height < image.image.height);
+    assert_ne!(views.inputs[0][0].data, views.inputs[1][0].data);
+    let screening = screener
+        .screen_files(
+            std::slice::from_ref(&path),
+            &ScreenOptions::default(),
+            |_| {},
+        )
+        .expect("screen")
+        .remove(0)
+        .expect("screening");
+    assert_eq!(
+        screening.lung_crop.and_then(|crop| crop.region),
+        Some(region)
+    );
+    let explanation = explain(&screener, &path, &image, CamMethod::GradCam, None).expect("explain");
+    assert!((explanation.probability - screening.probability).abs() < 1e-5);
+    let (width, height) = (image.image.width, image.image.height);
+    assert_eq!(
+        (explanation.heat.width, explanation.heat.height),
+        (width, height)
+    );
+}
+
+#[test]
 fn a_validation_set_too_small_for_a_delong_interval_still_gives_a_model() {
     let dir = tempfile::tempdir().expect("temp dir");
     // 12 images, 2 held out: one per class, too few for a DeLong interval.

@@ -67,37 +67,44 @@ pub fn explain(
 ) -> Result<Explanation, ExplainError> {
     let views = screener.views(path, image, 0, 0)?;
     let (width, height) = (image.image.width, image.image.height);
-    // A model that saw only the lung crop explains only that region; no heat outside it.
-    let region = views
+    let whole = BoundingBox {
+        x: 0,
+        y: 0,
+        width,
+        height,
+    };
+    // A network that saw only the lung crop explains only that region: no heat of its own
+    // outside it.
+    let crop_region = views
         .lung_crop
         .and_then(|crop| crop.region)
-        .unwrap_or(BoundingBox {
-            x: 0,
-            y: 0,
-            width,
-            height,
-        });
-    // Each member's map at its own feature resolution, stretched over the region, then the
+        .unwrap_or(whole);
+    // Each member's map at its own feature resolution, stretched over its region, then the
     // mean: every member's evidence counts equally, as its log-odds do in the score.
-    let mut region_heat = GrayImage::filled(region.width, region.height, 0.0);
+    let mut heat = GrayImage::filled(width, height, 0.0);
     let mut probabilities = Vec::new();
     let networks = screener.networks();
     for (network, inputs) in networks.iter().zip(views.inputs) {
+        let region = match network.preprocess.lung_crop {
+            Some(_) => crop_region,
+            None => whole,
+        };
         let classifier = &network.classifier;
         let features = classifier.feature_map(batch_tensor(inputs, screener.device()));
         let head = classifier.head.valid().to_device(&training_device());
         let cam = class_activation_map(features, |f| head.forward(f), method)?;
         let member_heat = upsample(&cam.map, region.width, region.height)
             .map_err(|e| ExplainError::Tensor(e.to_string()))?;
-        for (sum, value) in region_heat.pixels.iter_mut().zip(&member_heat.pixels) {
-            *sum += value / networks.len() as f32;
+        for (row, values) in member_heat.pixels.chunks_exact(region.width).enumerate() {
+            let start = (region.y + row) * width + region.x;
+            for (sum, value) in heat.pixels[start..start + region.width]
+                .iter_mut()
+                .zip(values)
+            {
+                *sum += value / networks.len() as f32;
+            }
         }
         probabilities.push(1.0 / (1.0 + (-cam.logit).exp()));
-    }
-    let mut heat = GrayImage::filled(width, height, 0.0);
-    for (row, values) in region_heat.pixels.chunks_exact(region.width).enumerate() {
-        let start = (region.y + row) * width + region.x;
-        heat.pixels[start..start + region.width].copy_from_slice(values);
     }
     let zones = match lungs {
         None => Vec::new(),

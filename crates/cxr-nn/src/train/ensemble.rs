@@ -1,6 +1,7 @@
 //! Training an ensemble (`ensemble = [...]` in the recipe): one run of the recipe per listed
-//! backbone in `members/<backbone>/`, on the same folds and split, then one model file whose
-//! networks' screening log-odds are averaged, its thresholds chosen on the stored file's scores.
+//! member in `members/<member>/` (e.g. `members/mobilenet-v2+lung-crop/`), on the same folds
+//! and split, then one model file whose networks' screening log-odds are averaged, its
+//! thresholds chosen on the stored file's scores.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -35,11 +36,11 @@ pub(crate) fn train_ensemble(
     let out = &request.out;
     let count = recipe.ensemble.len();
     let mut reports = Vec::with_capacity(count);
-    for (k, backbone) in recipe.ensemble.iter().enumerate() {
-        eprintln!("ensemble member {}/{count}: {backbone}", k + 1);
+    for (k, name) in recipe.ensemble.iter().enumerate() {
+        eprintln!("ensemble member {}/{count}: {name}", k + 1);
         let member = TrainRequest {
-            out: out.join(MEMBERS_DIR).join(backbone),
-            recipe: recipe.member(backbone),
+            out: out.join(MEMBERS_DIR).join(name),
+            recipe: recipe.member(name),
             ..request.clone()
         };
         let report = match finished(&member)? {
@@ -191,7 +192,7 @@ fn ensemble_card(recipe: &Recipe, reports: &[TrainReport]) -> Result<ModelCard, 
     card.weights = recipe.weights;
     let names = members
         .iter()
-        .map(|member| member.architecture.network.as_str())
+        .map(Member::name)
         .collect::<Vec<_>>()
         .join(", ");
     let recipe_json = serde_json::to_value(recipe).map_err(|err| TrainError::Json {

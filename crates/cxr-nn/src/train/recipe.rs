@@ -13,6 +13,9 @@ use super::log::{EpochRecord, Phase};
 use crate::backbones::BackboneKind;
 use crate::model_file::WeightPrecision;
 
+/// The ending of an `ensemble` entry whose member sees the X-ray cut to its lungs.
+pub const LUNG_CROP_MEMBER: &str = "+lung-crop";
+
 /// A whole recipe. Missing fields take the paper's values; unknown fields are refused, so a
 /// misspelt knob is an error rather than silently ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,9 +64,12 @@ pub struct Recipe {
     /// binary normal/abnormal head.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<ClassesRecipe>,
-    /// Train one model of this recipe per backbone listed here (same folds, same split) and
+    /// Train one model of this recipe per member listed here (same folds, same split) and
     /// store them as one ensemble that averages their screening log-odds; empty: the one
-    /// `backbone`.
+    /// `backbone`. A member is a backbone name, or a backbone name followed by
+    /// [`LUNG_CROP_MEMBER`] (`"mobilenet-v2+lung-crop"`): that member sees each X-ray cut to
+    /// its lungs (`preprocess.lung_crop`'s margin, else the default) while the others see it
+    /// as `preprocess` says.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ensemble: Vec<String>,
     /// How the final model file stores its weights: "f32", or "f16" (half the size; the
@@ -375,13 +381,25 @@ impl Recipe {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// The recipe of an ensemble's member on `backbone`: this one, for that backbone alone,
-    /// stored at full precision (the ensemble's own file takes `weights`).
-    pub fn member(&self, backbone: &str) -> Recipe {
+    /// The recipe of the ensemble's member `member` (an entry of `ensemble`): this one, for
+    /// that backbone alone, cut to the lungs if the entry says so, stored at full precision
+    /// (the ensemble's own file takes `weights`).
+    pub fn member(&self, member: &str) -> Recipe {
+        let (backbone, lung_crop) = match member.strip_suffix(LUNG_CROP_MEMBER) {
+            Some(backbone) => (
+                backbone,
+                Some(self.preprocess.lung_crop.clone().unwrap_or_default()),
+            ),
+            None => (member, self.preprocess.lung_crop.clone()),
+        };
         Recipe {
             backbone: backbone.to_string(),
             ensemble: Vec::new(),
             weights: WeightPrecision::F32,
+            preprocess: PreprocessChoice {
+                lung_crop,
+                ..self.preprocess.clone()
+            },
             ..self.clone()
         }
     }
@@ -426,12 +444,23 @@ impl Recipe {
 
     pub fn validate(&self) -> Result<(), RecipeError> {
         let invalid = |message: String| Err(RecipeError::Invalid(message));
-        for (k, backbone) in self.ensemble.iter().enumerate() {
-            if self.ensemble[..k].contains(backbone) {
-                return invalid(format!("ensemble lists {backbone} twice"));
+        for (k, member) in self.ensemble.iter().enumerate() {
+            if self.ensemble[..k].contains(member) {
+                return invalid(format!("ensemble lists {member} twice"));
             }
-            self.member(backbone).validate().map_err(|err| {
-                RecipeError::Invalid(format!("ensemble member {backbone}: {err}"))
+            // `preprocess.lung_crop` already crops every member: the suffix then adds a twin.
+            if let Some(twin) = self.ensemble[..k]
+                .iter()
+                .find(|other| self.member(other) == self.member(member))
+            {
+                return invalid(format!(
+                    "ensemble members {twin} and {member} are the same model (preprocess.lung_crop already crops every member)"
+                ));
+            }
+            self.member(member).validate().map_err(|err| {
+                RecipeError::Invalid(format!(
+                    "ensemble member {member} (a backbone, or a backbone then {LUNG_CROP_MEMBER}): {err}"
+                ))
             })?;
         }
         self.backbone_kind()?;
@@ -593,6 +622,39 @@ mod tests {
         );
         let err = Recipe::from_toml("weights = \"f8\"").expect_err("precision");
         assert!(err.to_string().contains("f16"), "{err}");
+    }
+
+    #[test]
+    fn an_ensemble_member_can_see_the_lung_crop_while_the_others_see_the_whole_x_ray() {
+        let recipe = Recipe::from_toml(
+            "ensemble = [\"mobilenet-v2+lung-crop\", \"mobilenet-v2\", \"efficientnet-lite0\"]",
+        )
+        .expect("mixed ensemble");
+        let cropped = recipe.member("mobilenet-v2+lung-crop");
+        assert_eq!(cropped.backbone, "mobilenet-v2");
+        assert_eq!(cropped.preprocess.lung_crop, Some(LungCropSpec::default()));
+        assert_eq!(recipe.member("mobilenet-v2").preprocess.lung_crop, None);
+        assert_eq!(
+            recipe.member("efficientnet-lite0").preprocess.lung_crop,
+            None
+        );
+        // The crop's margin comes from `preprocess.lung_crop` when it is set, which then
+        // crops every member: a suffixed twin of a listed backbone is the same model.
+        let margin = "\n[preprocess]\nlung_crop = { margin = 0.1 }";
+        let recipe = Recipe::from_toml(&format!(
+            "ensemble = [\"mobilenet-v2+lung-crop\", \"efficientnet-lite0\"]{margin}"
+        ))
+        .expect("margin");
+        let crop = recipe.member("mobilenet-v2+lung-crop").preprocess.lung_crop;
+        assert_eq!(crop.map(|crop| crop.margin), Some(0.1));
+        let err = Recipe::from_toml(&format!(
+            "ensemble = [\"mobilenet-v2\", \"mobilenet-v2+lung-crop\"]{margin}"
+        ))
+        .expect_err("twins");
+        assert!(err.to_string().contains("same model"), "{err}");
+        let err = Recipe::from_toml("ensemble = [\"mobilenet-v2+lungs\"]").expect_err("suffix");
+        assert!(err.to_string().contains("mobilenet-v2+lungs"), "{err}");
+        assert!(err.to_string().contains(LUNG_CROP_MEMBER), "{err}");
     }
 
     #[test]

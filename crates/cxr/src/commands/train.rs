@@ -55,7 +55,8 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   labelled_fraction = 1.0       # < 1: hide the other labels (label-scarce experiments)
   # ensemble = [\"mobilenet-v2\", \"efficientnet-lite0\"]  # one model per backbone, this
                                 # recipe each, same folds; stored as one file averaging
-                                # their log-odds (members' runs in RUN_DIR/members/)
+                                # their log-odds (members' runs in RUN_DIR/members/);
+                                # \"mobilenet-v2+lung-crop\": that member sees the lungs only
   weights = \"f32\"               # or \"f16\": half the model file; thresholds chosen on it
 
   [preprocess]
