@@ -4,13 +4,15 @@
 //! `Screener` that `cxr predict` uses; the WHO thresholds stay those chosen on the unshifted
 //! validation images, as for a model calibrated at home and then deployed elsewhere.
 //!
-//! Usage: site_shift RUN_DIR[,RUN_DIR...] [SHIFT...]
+//! Usage: site_shift [--tta N] RUN_DIR[,RUN_DIR...] [SHIFT...]
 //! RUN_DIR is a finished `cxr train --folds K` run, one network or an ensemble (members scored
 //! in turn and averaged in log-odds, as the ensemble's own cross-validation does). Several runs
 //! on the same data and folds, joined by commas, are scored as one ensemble of all their
 //! networks (e.g. a whole-X-ray run with a lung-crop run). SHIFTs are
 //! names from the table below (all by default). The `none` row rescores the unshifted images
 //! and prints how far those scores are from the run's own: a check of the whole path.
+//! `--tta N` scores each X-ray as `cxr predict --tta N` does: itself and N augmented views,
+//! probabilities averaged (the `none` row then differs from the run's own scores).
 
 use std::path::{Path, PathBuf};
 
@@ -186,10 +188,11 @@ fn shifted_images(
 fn shifted_scores(
     member: &Member,
     shifted: &[(PathBuf, DecodedImage)],
+    tta_views: usize,
 ) -> Result<Vec<FoldScores>, Error> {
     let options = ScreenOptions {
         operating_point: None,
-        tta_views: 0,
+        tta_views,
         seed: 0,
     };
     let mut folds = Vec::with_capacity(member.cv.scores.len());
@@ -211,9 +214,20 @@ fn shifted_scores(
 }
 
 fn main() -> Result<(), Error> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let tta_views = match args.iter().position(|arg| arg == "--tta") {
+        Some(at) => {
+            let views = args.get(at + 1).ok_or("--tta needs a number of views")?;
+            let views = views
+                .parse()
+                .map_err(|_| format!("--tta {views}: not a number of views"))?;
+            args.drain(at..at + 2);
+            views
+        }
+        None => 0,
+    };
     let Some((run, names)) = args.split_first() else {
-        return Err("usage: site_shift RUN_DIR[,RUN_DIR...] [SHIFT...]".into());
+        return Err("usage: site_shift [--tta N] RUN_DIR[,RUN_DIR...] [SHIFT...]".into());
     };
     let shifts: Vec<&Shift> = match names.is_empty() {
         true => SHIFTS.iter().collect(),
@@ -262,7 +276,7 @@ fn main() -> Result<(), Error> {
         let shifted = shifted_images(&images, &paths, shift);
         let mut runs = Vec::with_capacity(members.len());
         for member in &members {
-            let folds = shifted_scores(member, &shifted)?;
+            let folds = shifted_scores(member, &shifted, tta_views)?;
             if shift.name == "none" {
                 let largest = folds
                     .iter()
