@@ -22,16 +22,8 @@ use cxr_nn::train::{MODEL_FILE, TrainRequest, ensemble, train};
 #[test]
 fn a_fixed_split_run_writes_model_metrics_and_curves() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    train_support::write_blob_dataset(&data, 12);
-    let caches = train_support::private_caches(dir.path());
-    let request = TrainRequest {
-        data: data.clone(),
-        out: dir.path().join("run"),
-        recipe: train_support::tiny_recipe(2, 1),
-        folds: None,
-        unlabelled: None,
-    };
+    let (request, caches) =
+        train_support::blob_run(dir.path(), 12, train_support::tiny_recipe(2, 1));
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
 
     let run = &request.out;
@@ -205,15 +197,11 @@ fn training_on_the_plain_view_cycles_it_through_both_phases() {
 #[test]
 fn cross_validation_reports_every_fold_and_trains_a_final_model() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    train_support::write_blob_dataset(&data, 9);
-    let caches = train_support::private_caches(dir.path());
+    let (request, caches) =
+        train_support::blob_run(dir.path(), 9, train_support::tiny_recipe(1, 1));
     let request = TrainRequest {
-        data,
-        out: dir.path().join("cv"),
-        recipe: train_support::tiny_recipe(1, 1),
         folds: Some(3),
-        unlabelled: None,
+        ..request
     };
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
     let cv = report.cross_validation.expect("cross-validation");
@@ -242,18 +230,9 @@ fn cross_validation_reports_every_fold_and_trains_a_final_model() {
 #[test]
 fn a_lung_crop_recipe_pins_its_lung_model_in_the_card_and_prediction_crops_too() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    train_support::write_blob_dataset(&data, 12);
-    let caches = train_support::private_caches(dir.path());
     let mut recipe = train_support::tiny_recipe(1, 0);
     recipe.preprocess.lung_crop = Some(LungCropSpec::default());
-    let request = TrainRequest {
-        data: data.clone(),
-        out: dir.path().join("run"),
-        recipe: recipe.clone(),
-        folds: None,
-        unlabelled: None,
-    };
+    let (request, caches) = train_support::blob_run(dir.path(), 12, recipe.clone());
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
 
     let lungs = cxr_nn::segmentation::default_model_path().expect("shipped lung model");
@@ -272,7 +251,7 @@ fn a_lung_crop_recipe_pins_its_lung_model_in_the_card_and_prediction_crops_too()
     // The model crops at prediction time without being told; here the cartoons are no
     // chest X-rays, so the lung checks fail and the screening says it kept the whole image.
     let screener = Screener::load(Some(&report.model)).expect("load");
-    let image = data.join("tb").join("tb_000.png");
+    let image = request.data.join("tb").join("tb_000.png");
     let screening = screener
         .screen_files(&[image], &ScreenOptions::default(), |_| {})
         .expect("screen")
