@@ -444,20 +444,19 @@ impl Recipe {
 
     pub fn validate(&self) -> Result<(), RecipeError> {
         let invalid = |message: String| Err(RecipeError::Invalid(message));
-        for (k, member) in self.ensemble.iter().enumerate() {
+        let members: Vec<Recipe> = self.ensemble.iter().map(|m| self.member(m)).collect();
+        for (k, (member, recipe)) in self.ensemble.iter().zip(&members).enumerate() {
             if self.ensemble[..k].contains(member) {
                 return invalid(format!("ensemble lists {member} twice"));
             }
             // `preprocess.lung_crop` already crops every member: the suffix then adds a twin.
-            if let Some(twin) = self.ensemble[..k]
-                .iter()
-                .find(|other| self.member(other) == self.member(member))
-            {
+            if let Some(twin) = (0..k).find(|&j| members[j] == *recipe) {
                 return invalid(format!(
-                    "ensemble members {twin} and {member} are the same model (preprocess.lung_crop already crops every member)"
+                    "ensemble members {} and {member} are the same model (preprocess.lung_crop already crops every member)",
+                    self.ensemble[twin]
                 ));
             }
-            self.member(member).validate().map_err(|err| {
+            recipe.validate().map_err(|err| {
                 RecipeError::Invalid(format!(
                     "ensemble member {member} (a backbone, or a backbone then {LUNG_CROP_MEMBER}): {err}"
                 ))
