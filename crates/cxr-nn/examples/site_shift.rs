@@ -4,7 +4,7 @@
 //! `Screener` that `cxr predict` uses; the WHO thresholds stay those chosen on the unshifted
 //! validation images, as for a model calibrated at home and then deployed elsewhere.
 //!
-//! Usage: site_shift [--tta N] RUN_DIR[,RUN_DIR...] [SHIFT...]
+//! Usage: site_shift [--tta N] [--scores CSV] RUN_DIR[,RUN_DIR...] [SHIFT...]
 //! RUN_DIR is a finished `cxr train --folds K` run, one network or an ensemble (members scored
 //! in turn and averaged in log-odds, as the ensemble's own cross-validation does). Several runs
 //! on the same data and folds, joined by commas, are scored as one ensemble of all their
@@ -13,7 +13,11 @@
 //! and prints how far those scores are from the run's own: a check of the whole path.
 //! `--tta N` scores each X-ray as `cxr predict --tta N` does: itself and N augmented views,
 //! probabilities averaged (the `none` row then differs from the run's own scores).
+//! `--scores CSV` also writes every member's held-out score of every image under every shift
+//! (`shift,run,member,fold,image,label,score`), so that subsets of the members can be scored
+//! afterwards without rescoring the images.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use cxr_core::augment::{AugmentParams, FillMode};
@@ -130,12 +134,14 @@ const SHIFTS: &[Shift] = &[
 
 /// One network's runs: its out-of-fold scores and each fold's kept model, loaded.
 struct Member {
+    /// The run folder it came from, as given.
+    run: String,
     name: String,
     cv: CrossValidation,
     fold_models: Vec<Screener>,
 }
 
-fn read_member(dir: &Path, name: String) -> Result<Member, Error> {
+fn read_member(run: &Path, dir: &Path, name: String) -> Result<Member, Error> {
     let path = dir.join(CROSS_VALIDATION_FILE);
     let cv: CrossValidation =
         read_json(&path).map_err(|err| format!("{err} (not a finished `--folds` run?)"))?;
@@ -146,6 +152,7 @@ fn read_member(dir: &Path, name: String) -> Result<Member, Error> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Member {
+        run: run.display().to_string(),
         name,
         cv,
         fold_models,
@@ -154,13 +161,17 @@ fn read_member(dir: &Path, name: String) -> Result<Member, Error> {
 
 fn read_members(run: &Path, request: &TrainRequest) -> Result<Vec<Member>, Error> {
     if request.recipe.ensemble.is_empty() {
-        return Ok(vec![read_member(run, request.recipe.backbone.clone())?]);
+        return Ok(vec![read_member(
+            run,
+            run,
+            request.recipe.backbone.clone(),
+        )?]);
     }
     request
         .recipe
         .ensemble
         .iter()
-        .map(|name| read_member(&run.join(MEMBERS_DIR).join(name), name.clone()))
+        .map(|name| read_member(run, &run.join(MEMBERS_DIR).join(name), name.clone()))
         .collect()
 }
 
@@ -213,21 +224,40 @@ fn shifted_scores(
     Ok(folds)
 }
 
+/// Removes `--flag VALUE` from `args` and returns VALUE, if the flag is there.
+fn take_option(args: &mut Vec<String>, flag: &str) -> Result<Option<String>, Error> {
+    let Some(at) = args.iter().position(|arg| arg == flag) else {
+        return Ok(None);
+    };
+    let value = args
+        .get(at + 1)
+        .cloned()
+        .ok_or_else(|| format!("{flag} needs a value"))?;
+    args.drain(at..at + 2);
+    Ok(Some(value))
+}
+
 fn main() -> Result<(), Error> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let tta_views = match args.iter().position(|arg| arg == "--tta") {
-        Some(at) => {
-            let views = args.get(at + 1).ok_or("--tta needs a number of views")?;
-            let views = views
-                .parse()
-                .map_err(|_| format!("--tta {views}: not a number of views"))?;
-            args.drain(at..at + 2);
-            views
-        }
+    let tta_views = match take_option(&mut args, "--tta")? {
+        Some(views) => views
+            .parse()
+            .map_err(|_| format!("--tta {views}: not a number of views"))?,
         None => 0,
     };
+    let mut scores_csv = match take_option(&mut args, "--scores")? {
+        Some(path) => {
+            let file = std::fs::File::create(&path).map_err(|err| format!("{path}: {err}"))?;
+            let mut csv = std::io::BufWriter::new(file);
+            writeln!(csv, "shift,run,member,fold,image,label,score")?;
+            Some(csv)
+        }
+        None => None,
+    };
     let Some((run, names)) = args.split_first() else {
-        return Err("usage: site_shift [--tta N] RUN_DIR[,RUN_DIR...] [SHIFT...]".into());
+        return Err(
+            "usage: site_shift [--tta N] [--scores CSV] RUN_DIR[,RUN_DIR...] [SHIFT...]".into(),
+        );
     };
     let shifts: Vec<&Shift> = match names.is_empty() {
         true => SHIFTS.iter().collect(),
@@ -289,6 +319,20 @@ fn main() -> Result<(), Error> {
                     member.name
                 );
             }
+            if let Some(csv) = scores_csv.as_mut() {
+                for (k, fold) in folds.iter().enumerate() {
+                    let rows = fold.test.iter().zip(&fold.test_labels);
+                    for ((image, label), score) in rows.zip(&fold.test_scores) {
+                        let (run, name) = (&member.run, &member.name);
+                        let (fold, label) = (k + 1, u8::from(*label));
+                        writeln!(
+                            csv,
+                            "{},{run},{name},{fold},{image},{label},{score}",
+                            shift.name
+                        )?;
+                    }
+                }
+            }
             runs.push(from_scores(folds)?);
         }
         let combined = match runs.len() {
@@ -321,6 +365,9 @@ fn main() -> Result<(), Error> {
             value(combined.pooled.accuracy),
             member_aucs.join(", ")
         );
+    }
+    if let Some(mut csv) = scores_csv {
+        csv.flush()?;
     }
     Ok(())
 }
