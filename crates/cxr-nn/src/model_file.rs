@@ -21,8 +21,9 @@ use cxr_core::preprocess::PreprocessSpec;
 use serde::{Deserialize, Serialize};
 
 /// The card format this build writes and the newest it reads. Format 2 added ensembles
-/// (`members`) and half-precision weights (`weights`); format 1 cards read unchanged.
-pub const FORMAT_VERSION: u32 = 2;
+/// (`members`) and half-precision weights (`weights`); format 3 members that share another
+/// member's trunk (`trunk_of`); older cards read unchanged.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Metadata key of the JSON model card in the safetensors header.
 const CARD_KEY: &str = "cxr.model_card";
@@ -67,6 +68,11 @@ pub const ENSEMBLE_NETWORK: &str = "ensemble";
 pub struct Member {
     pub architecture: Architecture,
     pub preprocess: PreprocessSpec,
+    /// The earlier member whose trunk (backbone) tensors this one uses, stored once: two
+    /// members of one frozen pretrained backbone (e.g. one on the whole X-ray, one on the
+    /// lung crop) differ only in their heads. Set by the writer when the tensors are equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trunk_of: Option<usize>,
 }
 
 impl Member {
@@ -226,6 +232,7 @@ impl ModelCard {
             true => vec![Member {
                 architecture: self.architecture.clone(),
                 preprocess: self.preprocess.clone(),
+                trunk_of: None,
             }],
             false => self.members.clone(),
         }
@@ -328,6 +335,18 @@ pub enum ModelFileError {
 /// Writes `module`'s tensors and `card` to `path`, replacing any file there only once the new
 /// one is complete.
 pub fn save<M: Module>(path: &Path, module: &M, card: &ModelCard) -> Result<(), ModelFileError> {
+    save_leaving_out(path, module, card, |_| false)
+}
+
+/// [`save`], leaving out the tensors whose names `left_out` picks (ones the card says how to
+/// restore, e.g. a trunk shared with another member); [`load_into`]'s `ignorable` must then
+/// let them be absent.
+pub fn save_leaving_out<M: Module>(
+    path: &Path,
+    module: &M,
+    card: &ModelCard,
+    left_out: impl Fn(&str) -> bool,
+) -> Result<(), ModelFileError> {
     let io_error = |source| ModelFileError::Io {
         path: path.to_path_buf(),
         source,
@@ -342,6 +361,14 @@ pub fn save<M: Module>(path: &Path, module: &M, card: &ModelCard) -> Result<(), 
         .overwrite(true);
     if card.weights == WeightPrecision::F16 {
         store = store.with_to_adapter(HalfPrecisionMatrices);
+    }
+    let names: Vec<String> = module
+        .collect(None, None, false)
+        .into_iter()
+        .map(|tensor| tensor.name)
+        .collect();
+    if names.iter().any(|name| left_out(name)) {
+        store = store.with_full_paths(names.into_iter().filter(|name| !left_out(name)));
     }
     module
         .save_into(&mut store)
@@ -417,9 +444,9 @@ impl ModuleAdapter for HalfPrecisionMatrices {
 }
 
 /// Loads the tensors of the file at `path` into `module` (built from the card, e.g. by
-/// [`read_card`] first) after checking the card's format and kind. Every tensor must fit and
-/// every stored tensor must be used, except those `ignorable` names: nothing is loaded
-/// partially. Half-precision weights are widened to f32. BatchNorm statistics are written in
+/// [`read_card`] first) after checking the card's format and kind. Every tensor must fit, and
+/// every stored tensor must be used and every tensor of `module` stored, except those
+/// `ignorable` names (which keep their built values): nothing is loaded partially. Half-precision weights are widened to f32. BatchNorm statistics are written in
 /// place, and burn's clones of a module share them: load into a module of its own (`valid()`
 /// gives one), not into a clone of one still in use.
 pub fn load_into<M: Module>(

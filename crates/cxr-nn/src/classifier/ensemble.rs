@@ -1,14 +1,16 @@
 //! Ensembles: classifiers trained on the same folds whose screening log-odds are averaged per
-//! image, stored together in one model file (member K's tensors under `members.K.`).
+//! image, stored together in one model file (member K's tensors under `members.K.`; a trunk
+//! that two members share, stored once under the first).
 
 use std::path::Path;
 
 use burn::module::Module;
+use burn::store::ModuleSnapshot;
 use burn::tensor::Device;
 use cxr_core::preprocess::PreprocessSpec;
 
 use super::{Classifier, is_imagenet_classifier};
-use crate::model_file::{self, ModelCard, ModelFileError, ModelKind};
+use crate::model_file::{self, Member, ModelCard, ModelFileError, ModelKind};
 
 /// The networks of an ensemble model file, as the one module that is stored.
 #[derive(Module, Debug)]
@@ -41,21 +43,28 @@ pub fn load_networks(
             card,
         ));
     }
+    let bad_card = |reason: String| ModelFileError::BadCard {
+        path: path.to_path_buf(),
+        reason,
+    };
     let members = card
         .members
         .iter()
         .map(|member| Classifier::from_architecture(&member.architecture, &card, device))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|reason| ModelFileError::BadCard {
-            path: path.to_path_buf(),
-            reason,
+        .map_err(bad_card)?;
+    let sharing = sharing_members(&card.members).map_err(bad_card)?;
+    let shared_trunk = |name: &str| sharing.iter().any(|&k| name.starts_with(&trunk_prefix(k)));
+    let (mut ensemble, card) =
+        model_file::load_into(Ensemble { members }, path, ModelKind::Classifier, |name| {
+            is_imagenet_classifier(name) || shared_trunk(name)
         })?;
-    let (ensemble, card) = model_file::load_into(
-        Ensemble { members },
-        path,
-        ModelKind::Classifier,
-        is_imagenet_classifier,
-    )?;
+    for (k, member) in card.members.iter().enumerate() {
+        if let Some(owner) = member.trunk_of {
+            // A clone shares the tensors, which nothing writes to once loaded.
+            ensemble.members[k].backbone = ensemble.members[owner].backbone.clone();
+        }
+    }
     let networks = ensemble
         .members
         .into_iter()
@@ -68,8 +77,64 @@ pub fn load_networks(
     Ok((networks, card))
 }
 
+/// The members whose card says they share an earlier member's trunk, after checking that each
+/// names an earlier member of the same network.
+fn sharing_members(members: &[Member]) -> Result<Vec<usize>, String> {
+    let mut sharing = Vec::new();
+    for (k, member) in members.iter().enumerate() {
+        let Some(owner) = member.trunk_of else {
+            continue;
+        };
+        match members.get(owner) {
+            Some(earlier)
+                if owner < k && earlier.architecture.network == member.architecture.network =>
+            {
+                sharing.push(k)
+            }
+            _ => {
+                return Err(format!(
+                    "ensemble member {k} ({}) claims the trunk of member {owner}, which is not an earlier {} member",
+                    member.name(),
+                    member.architecture.network
+                ));
+            }
+        }
+    }
+    Ok(sharing)
+}
+
+/// Where member `k`'s trunk tensors are stored.
+fn trunk_prefix(k: usize) -> String {
+    format!("members.{k}.backbone.")
+}
+
+/// For each network, the earlier network (itself sharing none) whose trunk holds the same
+/// tensors: a trunk the file stores once.
+fn shared_trunks(networks: &[Classifier]) -> Vec<Option<usize>> {
+    let trunks: Vec<_> = networks
+        .iter()
+        .map(|network| network.backbone.collect(None, None, false))
+        .collect();
+    let same = |a: &[burn::store::burn_pack::Tensor], b: &[burn::store::burn_pack::Tensor]| {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(a, b)| {
+                a.name == b.name
+                    && a.dtype == b.dtype
+                    && a.shape == b.shape
+                    && matches!((a.to_bytes(), b.to_bytes()), (Ok(a), Ok(b)) if a[..] == b[..])
+            })
+    };
+    let mut owners: Vec<Option<usize>> = Vec::with_capacity(networks.len());
+    for k in 0..networks.len() {
+        let owner = (0..k).find(|&j| owners[j].is_none() && same(&trunks[j], &trunks[k]));
+        owners.push(owner);
+    }
+    owners
+}
+
 /// Writes `networks` with `card`, which must describe as many: a single network as itself, an
-/// ensemble's as an [`Ensemble`].
+/// ensemble's as an [`Ensemble`], each trunk that two members share stored once (the card's
+/// `trunk_of` says which, whatever the given card said).
 pub fn save(path: &Path, networks: &[Classifier], card: &ModelCard) -> Result<(), ModelFileError> {
     let described = card.networks().len();
     if described != networks.len() {
@@ -84,10 +149,21 @@ pub fn save(path: &Path, networks: &[Classifier], card: &ModelCard) -> Result<()
     match networks {
         [network] if card.members.is_empty() => model_file::save(path, network, card),
         _ => {
+            let owners = shared_trunks(networks);
+            let mut card = card.clone();
+            for (member, owner) in card.members.iter_mut().zip(&owners) {
+                member.trunk_of = *owner;
+            }
+            let sharing: Vec<String> = (0..owners.len())
+                .filter(|&k| owners[k].is_some())
+                .map(trunk_prefix)
+                .collect();
             let ensemble = Ensemble {
                 members: networks.to_vec(),
             };
-            model_file::save(path, &ensemble, card)
+            model_file::save_leaving_out(path, &ensemble, &card, |name| {
+                sharing.iter().any(|prefix| name.starts_with(prefix))
+            })
         }
     }
 }
@@ -105,4 +181,125 @@ pub fn mean_log_odds(probabilities: &[f64]) -> f64 {
 fn logit(p: f64) -> f64 {
     let p = p.clamp(1e-7, 1.0 - 1e-7);
     (p / (1.0 - p)).ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backbones::BackboneKind;
+    use crate::classifier::{HeadConfig, architecture};
+    use crate::device::inference_device;
+    use crate::model_file::{Architecture, ENSEMBLE_NETWORK};
+    use burn::tensor::{Distribution, Tensor};
+    use cxr_core::preprocess::PreprocessSpec;
+
+    fn ensemble_card(kinds: &[BackboneKind], head: &HeadConfig) -> ModelCard {
+        let spec = PreprocessSpec::preset(kinds[0].spec().preprocess_preset).expect("preset");
+        let mut card = ModelCard::new(
+            ModelKind::Classifier,
+            Architecture {
+                network: ENSEMBLE_NETWORK.into(),
+                input_size: 224,
+                params: Default::default(),
+            },
+            spec.clone(),
+            vec!["normal".into(), "tb".into()],
+        );
+        card.members = kinds
+            .iter()
+            .map(|&kind| Member {
+                architecture: architecture(kind, head, 224),
+                preprocess: spec.clone(),
+                trunk_of: None,
+            })
+            .collect();
+        card
+    }
+
+    #[test]
+    fn a_trunk_two_members_share_is_stored_once_and_loads_into_both() {
+        let device = inference_device();
+        let kind = BackboneKind::MobileNetV2;
+        let head = HeadConfig {
+            hidden: 8,
+            ..HeadConfig::paper(kind.spec().feature_channels)
+        };
+        let trunk = kind.init(&device);
+        // Two heads on one trunk (as a whole-X-ray and a lung-crop member of one frozen
+        // backbone), and a third member whose trunk has other weights.
+        let networks = vec![
+            Classifier::seeded(trunk.clone(), &head, 1, &device),
+            Classifier::seeded(kind.init(&device), &head, 2, &device),
+            Classifier::seeded(trunk, &head, 3, &device),
+        ];
+        let card = ensemble_card(&[kind; 3], &head);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (shared, whole) = (
+            dir.path().join("shared.safetensors"),
+            dir.path().join("whole.safetensors"),
+        );
+        save(&shared, &networks, &card).expect("save");
+        let ensemble = Ensemble {
+            members: networks.clone(),
+        };
+        model_file::save(&whole, &ensemble, &card).expect("save every tensor");
+
+        let size = |path: &Path| std::fs::metadata(path).expect("size").len();
+        let trunk_bytes = networks[0].backbone.num_params() as u64 * 4;
+        let saved = size(&whole) - size(&shared);
+        // The weights, plus the BatchNorm statistics and the tensors' names in the header.
+        assert!(
+            saved >= trunk_bytes && saved < trunk_bytes + 100_000,
+            "{saved} bytes saved, the trunk has {trunk_bytes}"
+        );
+        let (loaded, loaded_card) = load_networks(&shared, &device).expect("load");
+        let owners: Vec<_> = loaded_card.members.iter().map(|m| m.trunk_of).collect();
+        assert_eq!(owners, [None, None, Some(0)]);
+        let x = Tensor::<4>::random([2, 3, 64, 64], Distribution::Default, &device);
+        for (network, loaded) in networks.iter().zip(&loaded) {
+            let diff = (network.forward(x.clone()) - loaded.classifier.forward(x.clone()))
+                .abs()
+                .max();
+            assert_eq!(diff.into_scalar::<f32>(), 0.0);
+        }
+        // Saving what was loaded finds the same sharing: the file is written again as it was.
+        let again = dir.path().join("again.safetensors");
+        let loaded: Vec<_> = loaded.into_iter().map(|n| n.classifier).collect();
+        save(&again, &loaded, &loaded_card).expect("save again");
+        assert_eq!(size(&again), size(&shared));
+    }
+
+    #[test]
+    fn a_card_that_shares_a_trunk_it_cannot_is_refused() {
+        let device = inference_device();
+        let kinds = [BackboneKind::MobileNetV2, BackboneKind::EfficientNetLite0];
+        let head = HeadConfig {
+            hidden: 8,
+            ..HeadConfig::paper(1280)
+        };
+        let networks: Vec<_> = kinds
+            .iter()
+            .map(|kind| Classifier::new(kind.init(&device), &head, &device))
+            .collect();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bad.safetensors");
+        for (k, owner, why) in [
+            (1, 0, "not an earlier efficientnet-lite0"),
+            (0, 1, "member 1"),
+        ] {
+            let mut card = ensemble_card(&kinds, &head);
+            card.members[k].trunk_of = Some(owner);
+            let ensemble = Ensemble {
+                members: networks.clone(),
+            };
+            model_file::save(&path, &ensemble, &card).expect("save");
+            let error = load_networks(&path, &device).expect_err("bad trunk_of");
+            let message = error.to_string();
+            assert!(
+                message.contains(&format!("ensemble member {k}")),
+                "{message}"
+            );
+            assert!(message.contains(why), "{message}");
+        }
+    }
 }

@@ -119,8 +119,10 @@ pub(crate) fn train_ensemble(
         card.validation.push(cv.pooled.clone());
     }
     // The loaded weights already hold the stored values: saving them again rounds nothing.
-    let (loaded, _) = classifier::load_networks(&path, &device)?;
+    let (loaded, stored_card) = classifier::load_networks(&path, &device)?;
     let loaded: Vec<_> = loaded.into_iter().map(|n| n.classifier).collect();
+    // The report's card as the file's: with the trunks its members share.
+    card.members = stored_card.members;
     classifier::save(&path, &loaded, &card)?;
 
     let report = TrainReport {
@@ -171,6 +173,7 @@ fn ensemble_card(recipe: &Recipe, reports: &[TrainReport]) -> Result<ModelCard, 
         .map(|report| Member {
             architecture: report.card.architecture.clone(),
             preprocess: report.card.preprocess.clone(),
+            trunk_of: None,
         })
         .collect();
     let architecture = Architecture {

@@ -63,6 +63,7 @@ pub fn tiny_ensemble(path: &Path) -> PathBuf {
         members.push(model_file::Member {
             architecture: architecture(kind, &head, side),
             preprocess,
+            trunk_of: None,
         });
     }
     let mut card = ModelCard::new(
