@@ -2,7 +2,8 @@
 //! another site might send them (other gamma, contrast, noise, sharpness or field of view).
 //! Each fold's kept model scores its held-out images after the shift, through the same
 //! `Screener` that `cxr predict` uses; the WHO thresholds stay those chosen on the unshifted
-//! validation images, as for a model calibrated at home and then deployed elsewhere.
+//! scores (each fold's validation images and the other folds' held-out images), as for a
+//! model calibrated at home and then deployed elsewhere.
 //!
 //! Usage: site_shift [--tta N] [--scores CSV] RUN_DIR[,RUN_DIR...] [SHIFT...]
 //! RUN_DIR is a finished `cxr train --folds K` run, one network or an ensemble (members scored
@@ -25,7 +26,8 @@ use cxr_core::dataset::Dataset;
 use cxr_core::{DecodeLimits, DecodedImage, GrayImage, decode_file};
 use cxr_nn::predict::{ScreenOptions, Screener};
 use cxr_nn::train::crossval::{
-    CrossValidation, FoldScores, from_scores, mean_logit_ensemble, same_folds,
+    CrossValidation, FoldScores, from_scores, mean_logit_ensemble, same_folds, who_point_at,
+    who_thresholds,
 };
 use cxr_nn::train::ensemble::MEMBERS_DIR;
 use cxr_nn::train::run::BEST_FILE;
@@ -301,6 +303,14 @@ fn main() -> Result<(), Error> {
         "| shift | pooled AUC [95 % CI] | change | accuracy at 0.5 | sensitivity / specificity at the home WHO thresholds | mean probability | members' pooled AUC |"
     );
     println!("|---|---|---|---|---|---|---|");
+    // The WHO thresholds are chosen once, on the runs' own (unshifted) scores: shifted
+    // held-out scores of the other folds must not recalibrate them.
+    let home = match members.len() {
+        1 => members[0].cv.clone(),
+        _ => mean_logit_ensemble(&members.iter().map(|m| &m.cv).collect::<Vec<_>>())
+            .ok_or("members held out different images")??,
+    };
+    let home_thresholds = who_thresholds(&home.scores).ok();
     let mut reference = None;
     for shift in shifts {
         let shifted = shifted_images(&images, &paths, shift);
@@ -345,9 +355,13 @@ fn main() -> Result<(), Error> {
         let value = |e: Option<cxr_core::metrics::Estimate>| {
             e.map_or("-".to_string(), |e| format!("{:.3}", e.value))
         };
-        let who = combined.who.as_ref().map_or("-".to_string(), |who| {
-            format!("{} / {}", value(who.sensitivity), value(who.specificity))
-        });
+        let who = match &home_thresholds {
+            Some(thresholds) => {
+                let who = who_point_at(&combined.scores, thresholds.clone())?;
+                format!("{} / {}", value(who.sensitivity), value(who.specificity))
+            }
+            None => "-".to_string(),
+        };
         let scores: Vec<f64> = combined
             .scores
             .iter()

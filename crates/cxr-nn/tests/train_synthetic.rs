@@ -7,6 +7,9 @@ mod train_support;
 use std::sync::atomic::AtomicBool;
 
 use cxr_core::lungs::LungCropSpec;
+use cxr_core::metrics::{
+    ConfidenceLevel, ConfusionMatrix, ThresholdRule, roc_curve, select_threshold,
+};
 use cxr_nn::backbones::BackboneKind;
 use cxr_nn::classifier;
 use cxr_nn::classifier::HeadOutputs;
@@ -225,6 +228,26 @@ fn cross_validation_reports_every_fold_and_trains_a_final_model() {
             .iter()
             .any(|v| v.name.contains("cross-validation"))
     );
+
+    // The card's thresholds are chosen on the final model's validation scores and every
+    // fold's held-out scores, not on the validation split alone.
+    let own = &report.validation_scores;
+    let (scores, labels) =
+        crossval::calibration_scores(&own.val_scores, &own.val_labels, &cv.scores, None);
+    assert_eq!(scores.len(), own.val_scores.len() + 18);
+    let roc = roc_curve(&scores, &labels).expect("roc");
+    let who = card.operating_points.iter().find(|p| p.name == "who-min");
+    let who = who.expect("who-min point");
+    assert!(
+        who.rule.contains("3 folds' held-out scores"),
+        "{}",
+        who.rule
+    );
+    let chosen = select_threshold(&roc, ThresholdRule::Sensitivity(0.90)).expect("threshold");
+    assert!((who.threshold - chosen.threshold).abs() < 1e-12);
+    let at_who = ConfusionMatrix::at_threshold(&scores, &labels, who.threshold).expect("counts");
+    let sensitivity = at_who.metrics(ConfidenceLevel::default()).sensitivity;
+    assert!(sensitivity.expect("sensitivity").value >= 0.90);
 }
 
 #[test]

@@ -156,13 +156,13 @@ fn markdown(report: &CompareReport) -> String {
     let _ = writeln!(
         md,
         "\nWHO operating point: per fold, the highest threshold with sensitivity >= 0.90 on that \
-         fold's validation images, applied to its held-out images; counts pooled over folds \
+         fold's validation images and the other folds' held-out images, applied to its held-out images; counts pooled over folds \
          (Wilson intervals). \"vs best\": DeLong's paired test of the pooled out-of-fold scores \
          against {}'s; \"vs main recipe\", for a variant's row, against the same backbone with the main \
          recipe. GMACs: billions of multiply-accumulates per image in the trunk's \
          convolutions at the input size (torchvision's \"GFLOPS\"). The ensemble row averages \
          every row's held-out scores image by image on the logit scale (its WHO thresholds \
-         chosen on the averaged validation scores too); its parameters, GMACs and images/s are \
+         chosen on the averaged scores too); its parameters, GMACs and images/s are \
          those of running every member in turn. Backbones marked \"from scratch\" have no pretrained weights here: they \
          start from random weights and phase 2 trains every stage. images/s: {} forward passes \
          of {} images at the input size, BatchNorm folded, on this machine (the classifier \

@@ -15,7 +15,7 @@ use crate::classifier::mean_log_odds;
 use crate::model_file::Validation;
 
 /// The WHO target product profile's minimum sensitivity for a TB triage test; each fold's
-/// threshold is the highest that reaches it on that fold's validation images.
+/// threshold is the highest that reaches it on that fold's calibration scores.
 pub const WHO_MIN_SENSITIVITY: f64 = 0.90;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,9 +49,9 @@ pub struct CrossValidation {
     /// Each fold's raw scores, for pairing models trained on the same folds (`cxr compare`).
     #[serde(default)]
     pub scores: Vec<FoldScores>,
-    /// At each fold's WHO threshold (sensitivity >= 0.90 on its validation images), applied
-    /// to its held-out images; counts pooled over folds. `None` when a fold's validation
-    /// images lack a class.
+    /// At each fold's WHO threshold (sensitivity >= 0.90 on its validation images and the
+    /// other folds' held-out images), applied to its held-out images; counts pooled over
+    /// folds. `None` when those images lack a class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub who: Option<WhoPoint>,
     /// A multi-class model's per-class figures on the pooled out-of-fold probabilities.
@@ -179,26 +179,69 @@ pub fn mean_logit_ensemble(
     Some(from_scores(scores))
 }
 
-/// Each fold's threshold for sensitivity >= 0.90 on its validation images, applied to its
-/// held-out images; the confusion counts summed over folds.
+/// The scores a model's thresholds are chosen on: its own validation scores and the held-out
+/// scores of every fold but `leave_out` (the fold being measured, if any).
+///
+/// The models of one cross-validated recipe score on one scale, so the other folds' held-out
+/// scores add four to five times the images of one validation split: a threshold for
+/// sensitivity 0.90 set on the ~56 positives of one split lands several points either side
+/// of it on new images.
+pub fn calibration_scores(
+    val_scores: &[f64],
+    val_labels: &[bool],
+    folds: &[FoldScores],
+    leave_out: Option<usize>,
+) -> (Vec<f64>, Vec<bool>) {
+    let mut scores = val_scores.to_vec();
+    let mut labels = val_labels.to_vec();
+    for (k, fold) in folds.iter().enumerate() {
+        if Some(k) != leave_out {
+            scores.extend_from_slice(&fold.test_scores);
+            labels.extend_from_slice(&fold.test_labels);
+        }
+    }
+    (scores, labels)
+}
+
+/// Each fold's threshold for sensitivity >= 0.90, chosen as a model card's is: on the fold's
+/// validation scores and the other folds' held-out scores ([`calibration_scores`]).
+pub fn who_thresholds(folds: &[FoldScores]) -> Result<Vec<f64>, cxr_core::metrics::MetricsError> {
+    folds
+        .iter()
+        .enumerate()
+        .map(|(k, fold)| {
+            let (scores, labels) =
+                calibration_scores(&fold.val_scores, &fold.val_labels, folds, Some(k));
+            let roc = roc_curve(&scores, &labels)?;
+            let rule = ThresholdRule::Sensitivity(WHO_MIN_SENSITIVITY);
+            Ok(select_threshold(&roc, rule)?.threshold)
+        })
+        .collect()
+}
+
+/// Each fold's WHO threshold ([`who_thresholds`]) applied to its held-out images; the
+/// confusion counts summed over folds.
 pub fn who_point(folds: &[FoldScores]) -> Result<WhoPoint, cxr_core::metrics::MetricsError> {
+    who_point_at(folds, who_thresholds(folds)?)
+}
+
+/// The held-out images of each fold called at that fold's given threshold, counts summed.
+pub fn who_point_at(
+    folds: &[FoldScores],
+    thresholds: Vec<f64>,
+) -> Result<WhoPoint, cxr_core::metrics::MetricsError> {
     let mut total = ConfusionMatrix {
         true_positives: 0,
         false_positives: 0,
         true_negatives: 0,
         false_negatives: 0,
     };
-    let mut thresholds = Vec::new();
-    for fold in folds {
-        let roc = roc_curve(&fold.val_scores, &fold.val_labels)?;
-        let threshold =
-            select_threshold(&roc, ThresholdRule::Sensitivity(WHO_MIN_SENSITIVITY))?.threshold;
+    for (fold, &threshold) in folds.iter().zip(&thresholds) {
         let m = ConfusionMatrix::at_threshold(&fold.test_scores, &fold.test_labels, threshold)?;
         total.true_positives += m.true_positives;
         total.false_positives += m.false_positives;
         total.true_negatives += m.true_negatives;
         total.false_negatives += m.false_negatives;
-        thresholds.push(threshold);
     }
     let metrics = total.metrics(ConfidenceLevel::default());
     Ok(WhoPoint {
@@ -262,21 +305,28 @@ mod tests {
     }
 
     #[test]
-    fn the_who_threshold_comes_from_validation_and_counts_pool() {
-        let fold = FoldScores {
-            val: vec![0, 1, 2, 3],
-            val_labels: vec![false, false, true, true],
-            val_scores: vec![0.1, 0.6, 0.4, 0.9],
-            test: vec![4, 5, 6, 7],
-            test_labels: vec![false, false, true, true],
-            test_scores: vec![0.2, 0.5, 0.45, 0.3],
+    fn the_who_threshold_comes_from_validation_and_the_other_folds_and_counts_pool() {
+        let fold = |test_scores: Vec<f64>| FoldScores {
+            val: vec![0, 1],
+            val_labels: vec![false, true],
+            val_scores: vec![0.3, 0.6],
+            test: vec![2, 3],
+            test_labels: vec![false, true],
+            test_scores,
         };
-        // Sensitivity 0.9 on validation needs both positives: threshold 0.4.
-        let point = who_point(&[fold.clone(), fold]).expect("who");
-        assert_eq!(point.thresholds, vec![0.4, 0.4]);
+        let (a, b) = (fold(vec![0.2, 0.25]), fold(vec![0.1, 0.35]));
+        // Sensitivity 0.9 needs both positives of the calibration scores: fold a's threshold
+        // comes from its validation positive (0.6) and b's held-out one (0.35), never from
+        // its own held-out 0.25; b's from 0.6 and a's held-out 0.25.
+        let point = who_point(&[a.clone(), b.clone()]).expect("who");
+        assert_eq!(point.thresholds, vec![0.35, 0.25]);
         let sensitivity = point.sensitivity.expect("sensitivity").value;
         let specificity = point.specificity.expect("specificity").value;
-        assert_eq!((sensitivity, specificity), (0.5, 0.5));
+        assert_eq!((sensitivity, specificity), (0.5, 1.0));
+
+        let (scores, labels) = calibration_scores(&[0.7], &[true], &[a, b], Some(1));
+        assert_eq!(scores, vec![0.7, 0.2, 0.25]);
+        assert_eq!(labels, vec![true, false, true]);
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub(crate) fn train_ensemble(
     );
     let labels = &validation_images.val_labels;
     let name = format!("validation split ({} images)", labels.len());
-    card.operating_points = operating_points(&stored.screening, labels)?;
+    card.operating_points = operating_points(&stored.screening, labels, cross_validation.as_ref())?;
     card.default_operating_point = "default".to_string();
     card.validation
         .push(validation(&name, &stored.screening, labels)?);

@@ -323,7 +323,8 @@ fn train_one(
         protocol: protocol(request, &final_partition),
         epochs: vec![recipe.frozen.epochs, recipe.fine_tune.epochs],
     });
-    card.operating_points = operating_points(&outcome.val_scores, &val_labels)?;
+    card.operating_points =
+        operating_points(&outcome.val_scores, &val_labels, cross_validation.as_ref())?;
     card.default_operating_point = "default".to_string();
     card.validation.push(validation(
         &format!("validation split ({} images)", val_labels.len()),
@@ -443,20 +444,28 @@ pub fn preprocess_spec(kind: BackboneKind, recipe: &Recipe) -> Result<Preprocess
     Ok(spec)
 }
 
-/// The named thresholds of the card, chosen on validation scores: "default" (0.5),
-/// "youden", "who-min" (sensitivity >= 0.90) and "who-optimal" (sensitivity >= 0.95).
+/// The named thresholds of a card: "default" (0.5), "youden", "who-min" (sensitivity >=
+/// 0.90) and "who-optimal" (sensitivity >= 0.95), chosen on the kept model's validation
+/// scores and, after cross-validation, every fold's held-out scores as well
+/// ([`crossval::calibration_scores`]); each rated on those scores.
 pub(crate) fn operating_points(
-    scores: &[f64],
-    labels: &[bool],
+    val_scores: &[f64],
+    val_labels: &[bool],
+    cross_validation: Option<&CrossValidation>,
 ) -> Result<Vec<OperatingPoint>, TrainError> {
+    let folds = cross_validation.map_or(&[][..], |cv| cv.scores.as_slice());
+    let (scores, labels) = crossval::calibration_scores(val_scores, val_labels, folds, None);
+    let source = match folds.len() {
+        0 => "the validation scores".to_string(),
+        k => format!(
+            "the validation scores and the {k} folds' held-out scores ({} images)",
+            scores.len()
+        ),
+    };
+    let (scores, labels) = (&scores[..], &labels[..]);
     let roc = roc_curve(scores, labels)?;
-    let mut points = vec![rated(
-        "default",
-        0.5,
-        "fixed at 0.5".into(),
-        scores,
-        labels,
-    )?];
+    let fixed = format!("fixed at 0.5; rated on {source}");
+    let mut points = vec![rated("default", 0.5, fixed, scores, labels)?];
     for (name, rule) in [
         ("youden", ThresholdRule::Youden),
         ("who-min", ThresholdRule::Sensitivity(0.90)),
@@ -464,7 +473,7 @@ pub(crate) fn operating_points(
     ] {
         let chosen = select_threshold(&roc, rule)?;
         if chosen.threshold.is_finite() {
-            let rule = format!("{rule} on the validation scores");
+            let rule = format!("{rule} on {source}");
             points.push(rated(name, chosen.threshold, rule, scores, labels)?);
         }
     }

@@ -193,7 +193,7 @@ fn print_report(report: &TrainReport, json: bool) -> anyhow::Result<()> {
         line("specificity", &cv.specificity);
         if let Some(who) = &cv.who {
             println!(
-                "  at each fold's WHO threshold (sensitivity >= {} on its validation images), pooled: sensitivity {}, specificity {}, accuracy {}",
+                "  at each fold's WHO threshold (sensitivity >= {} on its validation images and the other folds' held-out images), pooled: sensitivity {}, specificity {}, accuracy {}",
                 cxr_nn::train::crossval::WHO_MIN_SENSITIVITY,
                 show(who.sensitivity),
                 show(who.specificity),
