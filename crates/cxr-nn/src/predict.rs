@@ -18,6 +18,7 @@ use cxr_core::quality::{QualityConfig, QualityReport, check_quality};
 use cxr_core::{DecodeError, DecodeLimits, DecodedImage, decode_bytes, decode_file};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::batch::batch_tensor;
@@ -259,8 +260,13 @@ impl Screener {
         for chunk in paths.chunks(BATCH_SIZE) {
             let mut decoded = Vec::new();
             let mut slots = Vec::new();
-            for path in chunk {
-                match decode_file(path, &self.limits) {
+            // Decoding runs on one core per file: a batch's files are decoded side by side.
+            let decodings: Vec<_> = chunk
+                .par_iter()
+                .map(|path| decode_file(path, &self.limits))
+                .collect();
+            for (path, decoding) in chunk.iter().zip(decodings) {
+                match decoding {
                     Ok(image) => {
                         slots.push(None);
                         decoded.push((path.clone(), image));
@@ -317,9 +323,17 @@ impl Screener {
             .map(|_| Vec::with_capacity(images.len() * views))
             .collect();
         let mut crops = Vec::with_capacity(images.len());
-        for (index, (path, image)) in images.iter().enumerate() {
-            let seed = options.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let image_views = self.views(path, image, options.tta_views, seed)?;
+        // Preprocessing (the lung model's cleanup, fitting, CLAHE) is mostly one core's work
+        // per image, so a batch's images are prepared side by side; each keeps its own seed.
+        let prepared = images
+            .par_iter()
+            .enumerate()
+            .map(|(index, (path, image))| {
+                let seed = options.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                self.views(path, image, options.tta_views, seed)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for image_views in prepared {
             for (all, network_views) in inputs.iter_mut().zip(image_views.inputs) {
                 all.extend(network_views);
             }
