@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor};
 use cxr_core::DecodeLimits;
 use cxr_core::augment::AugmentParams;
 use cxr_core::preprocess::{ChwTensor, PreprocessCache, PreprocessSpec, to_tensor};
+use rayon::prelude::*;
 
 use super::TrainError;
 use crate::batch::batch_tensor;
@@ -37,8 +38,10 @@ pub fn for_each_batch(
         let (sender, receiver) = mpsc::sync_channel::<Result<Vec<ChwTensor>, TrainError>>(PREFETCH);
         scope.spawn(move || {
             for chunk in requests.chunks(batch_size.max(1)) {
+                // A batch's images side by side (in order): a cold cache decodes, fits and
+                // finds the lungs of each, and the augmentation warps and blurs each.
                 let batch = chunk
-                    .iter()
+                    .par_iter()
                     .map(|request| {
                         let fitted = cache.get_or_compute(&request.path, spec, &limits)?;
                         Ok(to_tensor(&fitted, spec, request.augment.as_ref())?)
