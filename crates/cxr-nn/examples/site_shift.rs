@@ -226,6 +226,14 @@ fn shifted_scores(
     Ok(folds)
 }
 
+/// The members' cross-validations as one ensemble's (a lone member's as it is, bit for bit).
+fn as_one(members: &[&CrossValidation]) -> Result<CrossValidation, Error> {
+    match members {
+        [one] => Ok((*one).clone()),
+        _ => Ok(mean_logit_ensemble(members).ok_or("members held out different images")??),
+    }
+}
+
 /// Removes `--flag VALUE` from `args` and returns VALUE, if the flag is there.
 fn take_option(args: &mut Vec<String>, flag: &str) -> Result<Option<String>, Error> {
     let Some(at) = args.iter().position(|arg| arg == flag) else {
@@ -305,11 +313,7 @@ fn main() -> Result<(), Error> {
     println!("|---|---|---|---|---|---|---|");
     // The WHO thresholds are chosen once, on the runs' own (unshifted) scores: shifted
     // held-out scores of the other folds must not recalibrate them.
-    let home = match members.len() {
-        1 => members[0].cv.clone(),
-        _ => mean_logit_ensemble(&members.iter().map(|m| &m.cv).collect::<Vec<_>>())
-            .ok_or("members held out different images")??,
-    };
+    let home = as_one(&members.iter().map(|m| &m.cv).collect::<Vec<_>>())?;
     let home_thresholds = who_thresholds(&home.scores).ok();
     let mut reference = None;
     for shift in shifts {
@@ -345,11 +349,7 @@ fn main() -> Result<(), Error> {
             }
             runs.push(from_scores(folds)?);
         }
-        let combined = match runs.len() {
-            1 => runs[0].clone(),
-            _ => mean_logit_ensemble(&runs.iter().collect::<Vec<_>>())
-                .ok_or("members held out different images")??,
-        };
+        let combined = as_one(&runs.iter().collect::<Vec<_>>())?;
         let auc = combined.pooled.auc.ok_or("no AUC: one class only")?;
         let reference = *reference.get_or_insert(auc.value);
         let value = |e: Option<cxr_core::metrics::Estimate>| {

@@ -104,7 +104,8 @@ pub struct BackboneResult {
     /// AUC of all out-of-fold scores pooled, with its DeLong 95 % interval.
     pub pooled_auc: Option<Estimate>,
     /// At each fold's WHO threshold (sensitivity >= 0.90 on its validation images and the
-    /// other folds' held-out images), applied to its held-out images; counts pooled over folds, Wilson 95 % intervals.
+    /// other folds' held-out images), applied to its held-out images; counts pooled over
+    /// folds, Wilson 95 % intervals.
     pub who: WhoPoint,
     pub costs: Costs,
     /// Sum of the epoch times of the cross-validation folds, which include computing the
