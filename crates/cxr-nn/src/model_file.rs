@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 
 /// The card format this build writes and the newest it reads. Format 2 added ensembles
 /// (`members`) and half-precision weights (`weights`); format 3 members that share another
-/// member's trunk (`trunk_of`); older cards read unchanged.
-pub const FORMAT_VERSION: u32 = 3;
+/// member's trunk (`trunk_of`); format 4 8-bit head matrices (`weights = "f16_int8_heads"`);
+/// older cards read unchanged.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Metadata key of the JSON model card in the safetensors header.
 const CARD_KEY: &str = "cxr.model_card";
@@ -85,7 +86,7 @@ impl Member {
     }
 }
 
-/// How a model file stores its weights. Either way they are loaded as f32.
+/// How a model file stores its weights. Whichever, they are loaded as f32.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightPrecision {
@@ -94,6 +95,10 @@ pub enum WeightPrecision {
     /// Kernels and weight matrices in IEEE half precision (half the file); vectors (biases,
     /// BatchNorm statistics, whose variances underflow in f16) stay f32.
     F16,
+    /// As `F16`, but a matrix whose values are all whole numbers from -127 to 127 is stored in
+    /// 8 bits: a classifier's writer first rewrites each head's hidden matrix so
+    /// ([`crate::classifier::Head::with_integer_hidden`]), halving the heads' bytes.
+    F16Int8Heads,
 }
 
 impl WeightPrecision {
@@ -359,8 +364,12 @@ pub fn save_leaving_out<M: Module>(
     let mut store = SafetensorsStore::from_file(temp.path())
         .metadata(CARD_KEY, card_json)
         .overwrite(true);
-    if card.weights == WeightPrecision::F16 {
-        store = store.with_to_adapter(HalfPrecisionMatrices);
+    match card.weights {
+        WeightPrecision::F32 => {}
+        WeightPrecision::F16 => store = store.with_to_adapter(HALF_PRECISION_MATRICES),
+        WeightPrecision::F16Int8Heads => {
+            store = store.with_to_adapter(BYTE_MATRICES.chain(HALF_PRECISION_MATRICES))
+        }
     }
     let names: Vec<String> = module
         .collect(None, None, false)
@@ -423,18 +432,21 @@ pub fn read_card(path: &Path) -> Result<ModelCard, ModelFileError> {
     parse_card(path, json)
 }
 
-/// Stores f32 tensors of two or more dimensions (kernels, weight matrices) as f16.
+/// Converts each tensor that `target` gives a dtype for to that dtype, as it is written or
+/// read; the rest pass unchanged.
 #[derive(Debug, Clone, Copy)]
-struct HalfPrecisionMatrices;
+struct Recast {
+    target: fn(&StoredTensor) -> Option<DType>,
+}
 
-impl ModuleAdapter for HalfPrecisionMatrices {
+impl ModuleAdapter for Recast {
     fn adapt(&self, tensor: StoredTensor, _ctx: ModuleContext<'_>) -> StoredTensor {
-        if tensor.dtype != DType::F32 || tensor.shape.num_dims() < 2 {
+        let Some(dtype) = (self.target)(&tensor) else {
             return tensor;
-        }
+        };
         let (name, shape) = (tensor.name.clone(), tensor.shape.clone());
-        bridge::map_data(tensor, name, DType::F16, shape, |data| {
-            data.convert_dtype(DType::F16)
+        bridge::map_data(tensor, name, dtype, shape, move |data| {
+            data.convert_dtype(dtype)
         })
     }
 
@@ -443,11 +455,39 @@ impl ModuleAdapter for HalfPrecisionMatrices {
     }
 }
 
+/// f32 tensors of two or more dimensions (kernels, weight matrices) to f16.
+const HALF_PRECISION_MATRICES: Recast = Recast {
+    target: |tensor| {
+        (tensor.dtype == DType::F32 && tensor.shape.num_dims() >= 2).then_some(DType::F16)
+    },
+};
+
+/// f32 matrices whose values are all whole numbers from -127 to 127 to i8: exactly the same
+/// values in a quarter of the bytes.
+const BYTE_MATRICES: Recast = Recast {
+    target: |tensor| {
+        if tensor.dtype != DType::F32 || tensor.shape.num_dims() < 2 {
+            return None;
+        }
+        let data = bridge::to_data(tensor).ok()?;
+        let values = data.as_slice::<f32>().ok()?;
+        let whole_bytes = values
+            .iter()
+            .all(|v| v.fract() == 0.0 && (-127.0..=127.0).contains(v));
+        whole_bytes.then_some(DType::I8)
+    },
+};
+
+/// i8 tensors (from [`BYTE_MATRICES`]) to the f32 values they hold.
+const WIDEN_BYTES: Recast = Recast {
+    target: |tensor| (tensor.dtype == DType::I8).then_some(DType::F32),
+};
+
 /// Loads the tensors of the file at `path` into `module` (built from the card, e.g. by
 /// [`read_card`] first) after checking the card's format and kind. Every tensor must fit, and
 /// every stored tensor must be used and every tensor of `module` stored, except those
 /// `ignorable` names (which keep their built values): nothing is loaded partially.
-/// Half-precision weights are widened to f32. BatchNorm statistics are written in place, and
+/// Half-precision and 8-bit weights are widened to f32. BatchNorm statistics are written in place, and
 /// burn's clones of a module share them: load into a module of its own (`valid()`
 /// gives one), not into a clone of one still in use.
 pub fn load_into<M: Module>(
@@ -467,7 +507,7 @@ pub fn load_into<M: Module>(
     let mut store = SafetensorsStore::from_file(path)
         .allow_partial(true)
         .validate(false)
-        .with_from_adapter(FloatCastAdapter::to(DType::F32));
+        .with_from_adapter(WIDEN_BYTES.chain(FloatCastAdapter::to(DType::F32)));
     let mismatch = |details: String| ModelFileError::TensorMismatch {
         path: path.to_path_buf(),
         network: card.architecture.network.clone(),
@@ -668,6 +708,57 @@ mod tests {
         }
         let bias = |l: &Linear| l.bias.as_ref().expect("bias").val().into_data();
         assert_eq!(bias(&loaded), bias(&model));
+    }
+
+    #[test]
+    fn whole_number_matrices_are_stored_in_eight_bits_and_the_rest_in_f16() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let device = inference_device();
+        let matrix = |values: Vec<f32>| {
+            let mut layer = LinearConfig::new(64, 32).init(&device);
+            layer.weight = burn::module::Param::from_tensor(Tensor::from_data(
+                burn::tensor::TensorData::new(values, [64, 32]),
+                &device,
+            ));
+            layer
+        };
+        // Whole numbers spanning the whole range of a byte, and the same off by a quarter.
+        let whole: Vec<f32> = (0..2048).map(|i| ((i * 37) % 255) as f32 - 127.0).collect();
+        let fractional: Vec<f32> = whole.iter().map(|v| v + 0.25).collect();
+        let (half_path, byte_path) = (
+            dir.path().join("f16.safetensors"),
+            dir.path().join("int8.safetensors"),
+        );
+        let mut half_card = card();
+        half_card.weights = WeightPrecision::F16;
+        save(&half_path, &matrix(whole.clone()), &half_card).expect("save f16");
+        let mut byte_card = card();
+        byte_card.weights = WeightPrecision::F16Int8Heads;
+        save(&byte_path, &matrix(whole.clone()), &byte_card).expect("save int8");
+        let size = |path: &Path| std::fs::metadata(path).expect("size").len();
+        // 2048 weights at 1 byte instead of 2, less the card's longer precision name.
+        let whole_size = size(&byte_path);
+        let saved = size(&half_path) - whole_size;
+        assert!((2016..=2048).contains(&saved), "{saved} bytes saved");
+
+        let load = |path: &Path| {
+            let blank = LinearConfig::new(64, 32).init(&device);
+            let (loaded, card) =
+                load_into(blank, path, ModelKind::Classifier, |_| false).expect("load");
+            assert_eq!(card.weights, WeightPrecision::F16Int8Heads);
+            loaded
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32")
+        };
+        assert_eq!(load(&byte_path), whole);
+        // Not whole numbers: f16 as before (these quarters are exact in f16).
+        save(&byte_path, &matrix(fractional.clone()), &byte_card).expect("save");
+        let grown = size(&byte_path) - whole_size;
+        assert!((2040..=2056).contains(&grown), "{grown} bytes more");
+        assert_eq!(load(&byte_path), fractional);
     }
 
     #[test]

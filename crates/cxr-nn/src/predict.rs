@@ -514,18 +514,16 @@ fn standard_deviation(values: &[f64], mean: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::backbones::BackboneKind;
-    use crate::classifier::{Classifier, HeadConfig};
+    use crate::classifier::Classifier;
     use crate::model_file::{self, ModelKind};
+    use crate::test_support::small_head;
     use cxr_core::lungs::LungCropSpec;
 
     /// A small untrained classifier whose card crops to the lung model with `lung_sha256`.
     fn crop_model(dir: &Path, lung_sha256: &str) -> PathBuf {
         let device = inference_device();
         let kind = BackboneKind::MobileNetV2;
-        let head = HeadConfig {
-            hidden: 8,
-            ..HeadConfig::paper(kind.spec().feature_channels)
-        };
+        let head = small_head(kind);
         let mut spec = PreprocessSpec::preset(kind.spec().preprocess_preset).expect("preset");
         spec.lung_crop = Some(LungCropSpec {
             lung_model_sha256: lung_sha256.to_string(),

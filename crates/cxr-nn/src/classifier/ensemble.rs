@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use cxr_core::preprocess::PreprocessSpec;
 
 use super::{Classifier, is_imagenet_classifier};
-use crate::model_file::{self, Member, ModelCard, ModelFileError, ModelKind};
+use crate::model_file::{self, Member, ModelCard, ModelFileError, ModelKind, WeightPrecision};
 
 /// The networks of an ensemble model file, as the one module that is stored.
 #[derive(Module, Debug)]
@@ -134,7 +134,9 @@ fn shared_trunks(networks: &[Classifier]) -> Vec<Option<usize>> {
 
 /// Writes `networks` with `card`, which must describe as many: a single network as itself, an
 /// ensemble's as an [`Ensemble`], each trunk that two members share stored once (the card's
-/// `trunk_of` says which, whatever the given card said).
+/// `trunk_of` says which, whatever the given card said). A card whose `weights` are
+/// [`WeightPrecision::F16Int8Heads`] has each head written with a whole-number hidden matrix
+/// ([`super::Head::with_integer_hidden`]) first: load the file to score what it holds.
 pub fn save(path: &Path, networks: &[Classifier], card: &ModelCard) -> Result<(), ModelFileError> {
     let described = card.networks().len();
     if described != networks.len() {
@@ -146,10 +148,27 @@ pub fn save(path: &Path, networks: &[Classifier], card: &ModelCard) -> Result<()
             ),
         });
     }
-    match networks {
+    let networks: Vec<Classifier> = match card.weights {
+        WeightPrecision::F16Int8Heads => networks
+            .iter()
+            .map(|network| {
+                let head = network.head.clone().with_integer_hidden();
+                head.map(|head| Classifier {
+                    backbone: network.backbone.clone(),
+                    head,
+                })
+                .map_err(|message| ModelFileError::Write {
+                    path: path.to_path_buf(),
+                    message,
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        WeightPrecision::F32 | WeightPrecision::F16 => networks.to_vec(),
+    };
+    match &networks[..] {
         [network] if card.members.is_empty() => model_file::save(path, network, card),
         _ => {
-            let owners = shared_trunks(networks);
+            let owners = shared_trunks(&networks);
             let mut card = card.clone();
             for (member, owner) in card.members.iter_mut().zip(&owners) {
                 member.trunk_of = *owner;
@@ -158,9 +177,7 @@ pub fn save(path: &Path, networks: &[Classifier], card: &ModelCard) -> Result<()
                 .filter(|&k| owners[k].is_some())
                 .map(trunk_prefix)
                 .collect();
-            let ensemble = Ensemble {
-                members: networks.to_vec(),
-            };
+            let ensemble = Ensemble { members: networks };
             model_file::save_leaving_out(path, &ensemble, &card, |name| {
                 sharing.iter().any(|prefix| name.starts_with(prefix))
             })
@@ -190,6 +207,7 @@ mod tests {
     use crate::classifier::{HeadConfig, architecture};
     use crate::device::inference_device;
     use crate::model_file::{Architecture, ENSEMBLE_NETWORK};
+    use crate::test_support::small_head;
     use burn::tensor::{Distribution, Tensor};
     use cxr_core::preprocess::PreprocessSpec;
 
@@ -216,22 +234,24 @@ mod tests {
         card
     }
 
+    /// One network per trunk, each with a `head` of its own seed (1, 2, ...).
+    fn heads_on(trunks: Vec<crate::backbones::Backbone>, head: &HeadConfig) -> Vec<Classifier> {
+        let device = inference_device();
+        (1..)
+            .zip(trunks)
+            .map(|(seed, trunk)| Classifier::seeded(trunk, head, seed, &device))
+            .collect()
+    }
+
     #[test]
     fn a_trunk_two_members_share_is_stored_once_and_loads_into_both() {
         let device = inference_device();
         let kind = BackboneKind::MobileNetV2;
-        let head = HeadConfig {
-            hidden: 8,
-            ..HeadConfig::paper(kind.spec().feature_channels)
-        };
+        let head = small_head(kind);
         let trunk = kind.init(&device);
         // Two heads on one trunk (as a whole-X-ray and a lung-crop member of one frozen
         // backbone), and a third member whose trunk has other weights.
-        let networks = vec![
-            Classifier::seeded(trunk.clone(), &head, 1, &device),
-            Classifier::seeded(kind.init(&device), &head, 2, &device),
-            Classifier::seeded(trunk, &head, 3, &device),
-        ];
+        let networks = heads_on(vec![trunk.clone(), kind.init(&device), trunk], &head);
         let card = ensemble_card(&[kind; 3], &head);
         let dir = tempfile::tempdir().expect("temp dir");
         let (shared, whole) = (
@@ -270,13 +290,70 @@ mod tests {
     }
 
     #[test]
+    fn int8_heads_are_written_as_whole_numbers_and_saved_again_byte_for_byte() {
+        let device = inference_device();
+        let kind = BackboneKind::MobileNetV2;
+        let head = small_head(kind);
+        let trunk = kind.init(&device);
+        let networks = heads_on(vec![trunk.clone(), trunk], &head);
+        let mut card = ensemble_card(&[kind; 2], &head);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (half, bytes) = (
+            dir.path().join("f16.safetensors"),
+            dir.path().join("int8.safetensors"),
+        );
+        card.weights = WeightPrecision::F16;
+        save(&half, &networks, &card).expect("save f16");
+        card.weights = WeightPrecision::F16Int8Heads;
+        save(&bytes, &networks, &card).expect("save int8");
+        let size = |path: &Path| std::fs::metadata(path).expect("size").len();
+        // Two hidden matrices of 1280 x 8 at one byte instead of two.
+        let saved = size(&half) - size(&bytes);
+        assert!((20_400..=20_480).contains(&saved), "{saved} bytes saved");
+
+        let (loaded, loaded_card) = load_networks(&bytes, &device).expect("load");
+        assert_eq!(loaded_card.weights, WeightPrecision::F16Int8Heads);
+        // The file holds the integer hidden layer and its folded scales exactly.
+        let hidden_layer = |head: &crate::classifier::Head| {
+            let (hidden, norm) = (head.hidden.as_ref(), head.norm.as_ref());
+            let (hidden, norm) = (hidden.expect("hidden"), norm.expect("batchnorm"));
+            let bias = hidden.bias.as_ref().expect("bias").val();
+            [
+                hidden.weight.val().into_data(),
+                bias.into_data(),
+                norm.gamma.val().into_data(),
+                norm.running_mean.value().into_data(),
+            ]
+        };
+        for (network, loaded) in networks.iter().zip(&loaded) {
+            let integer = network
+                .head
+                .clone()
+                .with_integer_hidden()
+                .expect("quantise");
+            assert!(hidden_layer(&integer) == hidden_layer(&loaded.classifier.head));
+        }
+        // A loaded file saved again (as training does once its thresholds are chosen) is the
+        // same file: nothing is rounded twice.
+        let again = dir.path().join("again.safetensors");
+        let loaded: Vec<_> = loaded.into_iter().map(|n| n.classifier).collect();
+        save(&again, &loaded, &loaded_card).expect("save again");
+        // The same header (its metadata in any order) and the same tensor bytes.
+        let parts = |path: &Path| {
+            let file = std::fs::read(path).expect("read");
+            let length = u64::from_le_bytes(file[..8].try_into().expect("8 bytes")) as usize;
+            let header: serde_json::Value =
+                serde_json::from_slice(&file[8..8 + length]).expect("header");
+            (header, file[8 + length..].to_vec())
+        };
+        assert!(parts(&again) == parts(&bytes));
+    }
+
+    #[test]
     fn a_card_that_shares_a_trunk_it_cannot_is_refused() {
         let device = inference_device();
         let kinds = [BackboneKind::MobileNetV2, BackboneKind::EfficientNetLite0];
-        let head = HeadConfig {
-            hidden: 8,
-            ..HeadConfig::paper(1280)
-        };
+        let head = small_head(kinds[0]);
         let networks: Vec<_> = kinds
             .iter()
             .map(|kind| Classifier::new(kind.init(&device), &head, &device))

@@ -3,7 +3,7 @@
 //! or Dense C (a softmax over classes) whose refer classes' log-odds is the screening logit.
 //! With no hidden layer it is a linear head: pooling -> standardisation -> Dense.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, RunningState};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Relu};
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -226,6 +226,69 @@ impl Head {
     }
 }
 
+impl Head {
+    /// The same head with its hidden matrix in whole numbers from -127 to 127, so that a model
+    /// file can store it in 8 bits. Each hidden unit's column is divided by its own scale
+    /// (its largest weight over 127) and the scale moves into the unit's bias and BatchNorm:
+    /// ReLU passes a positive factor through, and BatchNorm's gamma times it and running mean
+    /// over it undo it exactly. Only the rounding of each weight (at most half a step, 1/254 of
+    /// its column's largest) moves the scores; a head already so written comes back unchanged,
+    /// and a linear head (no hidden layer) as it is.
+    pub fn with_integer_hidden(mut self) -> Result<Self, String> {
+        let (Some(hidden), Some(norm)) = (self.hidden.as_mut(), self.norm.as_mut()) else {
+            return Ok(self);
+        };
+        let device = hidden.weight.val().device();
+        let [inputs, units] = hidden.weight.val().dims();
+        let weight = floats(hidden.weight.val())?;
+        let mut scales = vec![1.0f32; units];
+        for (unit, scale) in scales.iter_mut().enumerate() {
+            let largest = (0..inputs)
+                .map(|row| weight[row * units + unit].abs())
+                .fold(0.0f32, f32::max);
+            if largest > 0.0 {
+                *scale = largest / 127.0;
+            }
+        }
+        let integers: Vec<f32> = weight
+            .iter()
+            .enumerate()
+            // `+ 0.0` makes a rounded -0 the 0 that a byte holds.
+            .map(|(i, w)| (w / scales[i % units]).round() + 0.0)
+            .collect();
+        let per_unit = |tensor: Tensor<1>, op: fn(f32, f32) -> f32| {
+            let values: Vec<f32> = floats(tensor)?
+                .iter()
+                .zip(&scales)
+                .map(|(v, s)| op(*v, *s))
+                .collect();
+            Ok::<_, String>(Tensor::<1>::from_data(
+                TensorData::new(values, [units]),
+                &device,
+            ))
+        };
+        hidden.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(integers, [inputs, units]),
+            &device,
+        ));
+        if let Some(bias) = hidden.bias.take() {
+            hidden.bias = Some(Param::from_tensor(per_unit(bias.val(), |b, s| b / s)?));
+        }
+        norm.gamma = Param::from_tensor(per_unit(norm.gamma.val(), |g, s| g * s)?);
+        norm.running_mean = RunningState::new(per_unit(norm.running_mean.value(), |m, s| m / s)?);
+        Ok(self)
+    }
+}
+
+/// A float tensor's values.
+fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, String> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|err| format!("{err:?}"))
+}
+
 /// `layer` on rows `[n, k]`, giving each row the same bits whatever its batch mates.
 /// The matrix product takes another summation order for a single row (a matrix-vector
 /// kernel) than for two or more, so a lone image scored slightly differently from the same
@@ -399,6 +462,104 @@ mod tests {
             // Bit for bit: the server batches whichever requests are waiting together.
             assert_eq!(alone, last, "{mates} batch mates");
         }
+    }
+
+    /// A paper head on `channels` features whose bias and BatchNorm are far from their
+    /// initial values, as after training, so that a scale folded wrongly shows.
+    fn trained_looking_head(channels: usize, device: &Device) -> Head {
+        let mut head = HeadConfig::paper(channels).init_seeded(7, device);
+        let hidden = head.hidden.as_mut().expect("hidden layer");
+        let units = hidden.weight.val().dims()[1];
+        let random = |low: f64, high: f64| {
+            Tensor::<1>::random([units], Distribution::Uniform(low, high), device)
+        };
+        hidden.bias = Some(Param::from_tensor(random(-0.5, 0.5)));
+        let norm = head.norm.as_mut().expect("batchnorm");
+        norm.gamma = Param::from_tensor(random(0.5, 2.0));
+        norm.beta = Param::from_tensor(random(-1.0, 1.0));
+        norm.running_mean = RunningState::new(random(0.0, 1.0));
+        norm.running_var = RunningState::new(random(0.1, 2.0));
+        head
+    }
+
+    #[test]
+    fn an_integer_hidden_matrix_keeps_the_scores_and_is_written_once() {
+        let device = inference_device();
+        let head = trained_looking_head(1280, &device);
+        let features =
+            Tensor::<4>::random([8, 1280, 1, 1], Distribution::Normal(0.5, 1.0), &device);
+        let before = sigmoid(head.forward(features.clone()));
+        let integer = head.clone().with_integer_hidden().expect("quantise");
+
+        let weights =
+            |head: &Head| floats(head.hidden.as_ref().expect("hidden").weight.val()).expect("f32");
+        let whole = weights(&integer);
+        assert!(whole.iter().all(|w| w.fract() == 0.0 && w.abs() <= 127.0));
+        // Each unit's largest weight becomes 127: all of a byte's range is used.
+        for unit in 0..512 {
+            let largest = (0..1280)
+                .map(|row| whole[row * 512 + unit].abs())
+                .fold(0.0, f32::max);
+            assert_eq!(largest, 127.0, "unit {unit}");
+        }
+        // The folding is exact: the head with each weight rounded to its unit's grid in
+        // place (whole number times the unit's scale) gives the same probabilities.
+        let mut rounded = head.clone();
+        let original = weights(&head);
+        let scales: Vec<f32> = (0..512)
+            .map(|unit| {
+                let largest = (0..1280).map(|row| original[row * 512 + unit].abs());
+                largest.fold(0.0, f32::max) / 127.0
+            })
+            .collect();
+        let on_grid: Vec<f32> = whole
+            .iter()
+            .enumerate()
+            .map(|(i, w)| w * scales[i % 512])
+            .collect();
+        rounded.hidden.as_mut().expect("hidden").weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(on_grid, [1280, 512]),
+            &device,
+        ));
+        let after = sigmoid(integer.forward(features.clone()));
+        let rounded = sigmoid(rounded.forward(features.clone()));
+        let fold_error = (after.clone() - rounded).abs().max().into_scalar::<f32>();
+        assert!(
+            fold_error < 1e-5,
+            "the folded scales moved probabilities by {fold_error}"
+        );
+        // And the rounding moves them a little.
+        let moved = (after.clone() - before).abs().max().into_scalar::<f32>();
+        assert!(moved < 1e-2, "probabilities moved by {moved}");
+
+        // Written again, nothing changes: re-saving a loaded file rounds nothing.
+        let again = integer
+            .clone()
+            .with_integer_hidden()
+            .expect("quantise again");
+        assert_eq!(weights(&again), whole);
+        let vector = |t: Tensor<1>| floats(t).expect("f32");
+        let norms = |head: &Head| {
+            let norm = head.norm.as_ref().expect("batchnorm");
+            (vector(norm.gamma.val()), vector(norm.running_mean.value()))
+        };
+        assert_eq!(norms(&again), norms(&integer));
+        let again_scores = sigmoid(again.forward(features));
+        assert_eq!(again_scores.into_data(), after.into_data());
+    }
+
+    #[test]
+    fn a_linear_head_has_no_hidden_matrix_to_write_in_integers() {
+        let device = inference_device();
+        let linear = HeadConfig {
+            hidden: 0,
+            ..HeadConfig::paper(16)
+        }
+        .init(&device);
+        let features = Tensor::<4>::random([3, 16, 1, 1], Distribution::Normal(0.0, 1.0), &device);
+        let before = linear.forward(features.clone()).into_data();
+        let after = linear.with_integer_hidden().expect("as it is");
+        assert_eq!(after.forward(features).into_data(), before);
     }
 
     #[test]

@@ -189,6 +189,7 @@ pub fn default_model_path() -> Option<PathBuf> {
 mod tests {
     use super::*;
     use crate::device::inference_device;
+    use crate::test_support::small_head;
     use burn::tensor::Distribution;
     use cxr_core::preprocess::PreprocessSpec;
 
@@ -256,10 +257,7 @@ mod tests {
     fn classifiers_drop_the_imagenet_classifier_and_older_files_with_it_still_load() {
         let device = inference_device();
         let kind = BackboneKind::MobileNetV2;
-        let head = HeadConfig {
-            hidden: 8,
-            ..HeadConfig::paper(kind.spec().feature_channels)
-        };
+        let head = small_head(kind);
         let card = ModelCard::new(
             ModelKind::Classifier,
             architecture(kind, &head, 224),
@@ -294,10 +292,7 @@ mod tests {
     fn an_ensemble_file_is_not_loaded_as_one_network() {
         let device = inference_device();
         let kind = BackboneKind::EfficientNetLite0;
-        let head = HeadConfig {
-            hidden: 8,
-            ..HeadConfig::paper(kind.spec().feature_channels)
-        };
+        let head = small_head(kind);
         let spec = PreprocessSpec::preset(kind.spec().preprocess_preset).expect("preset");
         let member = crate::model_file::Member {
             architecture: architecture(kind, &head, 224),
