@@ -332,6 +332,9 @@ impl Screener {
                 let seed = options.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 self.views(path, image, options.tta_views, seed)
             })
+            .collect::<Vec<_>>()
+            .into_iter()
+            // In order: the error reported is the batch's first failing image's.
             .collect::<Result<Vec<_>, _>>()?;
         for image_views in prepared {
             for (all, network_views) in inputs.iter_mut().zip(image_views.inputs) {

@@ -40,12 +40,16 @@ pub fn for_each_batch(
             for chunk in requests.chunks(batch_size.max(1)) {
                 // A batch's images side by side (in order): a cold cache decodes, fits and
                 // finds the lungs of each, and the augmentation warps and blurs each.
+                // Collected whole, then checked in order: the error reported is the batch's
+                // first failing file, not whichever thread failed first.
                 let batch = chunk
                     .par_iter()
                     .map(|request| {
                         let fitted = cache.get_or_compute(&request.path, spec, &limits)?;
                         Ok(to_tensor(&fitted, spec, request.augment.as_ref())?)
                     })
+                    .collect::<Vec<Result<ChwTensor, TrainError>>>()
+                    .into_iter()
                     .collect::<Result<Vec<_>, TrainError>>();
                 let failed = batch.is_err();
                 // The consumer hung up (it failed or was interrupted): nothing left to do.
@@ -113,5 +117,30 @@ mod tests {
         let err = for_each_batch(missing, 2, &spec, &cache, &inference_device(), |_| Ok(()))
             .expect_err("missing file");
         assert!(err.to_string().contains("missing.png"), "{err}");
+
+        // Two bad files in one batch, the first slow to fail (a large PNG cut short, read row
+        // by row up to the cut), the second at once (missing): the first is named all the same.
+        let noise: Vec<u8> = (0..3000u32 * 3000)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect();
+        let cut_short = dir.path().join("cut-short.png");
+        image::GrayImage::from_raw(3000, 3000, noise)
+            .expect("pixels")
+            .save(&cut_short)
+            .expect("png");
+        let bytes = std::fs::read(&cut_short).expect("read");
+        std::fs::write(&cut_short, &bytes[..bytes.len() * 3 / 4]).expect("cut");
+        for _ in 0..5 {
+            let two_bad = ["cut-short.png", "missing-too.png"]
+                .into_iter()
+                .map(|name| Request {
+                    path: dir.path().join(name),
+                    augment: None,
+                })
+                .collect();
+            let err = for_each_batch(two_bad, 2, &spec, &cache, &inference_device(), |_| Ok(()))
+                .expect_err("bad files");
+            assert!(err.to_string().contains("cut-short.png"), "{err}");
+        }
     }
 }
