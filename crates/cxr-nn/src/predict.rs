@@ -144,8 +144,19 @@ impl Screener {
             Some(path) => path.to_path_buf(),
             None => classifier::default_model_path().ok_or(PredictError::NoDefaultModel)?,
         };
-        let device = inference_device();
-        let (networks, card) = classifier::load_networks(&path, &device)?;
+        let (networks, card) = classifier::load_networks(&path, &inference_device())?;
+        Self::from_networks(&path, networks, card, lungs)
+    }
+
+    /// A screener of a model file's `networks` and `card` (loaded from `path`), with the lung
+    /// model its card crops with: `lungs` when it is the one the card pins (see
+    /// [`Self::load_sharing_lungs`]), else the shipped lung model.
+    pub fn from_networks(
+        path: &Path,
+        networks: Vec<Network>,
+        card: ModelCard,
+        lungs: Option<Arc<LungSegmenter>>,
+    ) -> Result<Self, PredictError> {
         // One lung crop serves every member that crops, so they must agree on it; the
         // others see the whole X-ray.
         let mut crops = networks
@@ -154,11 +165,11 @@ impl Screener {
         let crop = crops.next().cloned();
         if crops.any(|other| Some(other) != crop.as_ref()) {
             return Err(PredictError::Model(ModelFileError::BadCard {
-                path,
+                path: path.to_path_buf(),
                 reason: "the ensemble's members crop to the lungs differently".into(),
             }));
         }
-        let mut screener = Self::new(networks, card, device);
+        let mut screener = Self::new(networks, card, inference_device());
         if let Some(crop) = crop {
             let pinned = lungs.filter(|lungs| lungs.sha256 == crop.lung_model_sha256);
             // Whether the shipped lung model is the one the card was trained with is checked
@@ -175,8 +186,8 @@ impl Screener {
         Ok(screener)
     }
 
-    /// Wraps a model's networks (BatchNorm is folded here, for speed) and its card;
-    /// [`Self::load`] adds the lung model for a card that crops to the lungs.
+    /// Wraps a model's networks (BatchNorm is folded here, for speed) and its card, without a
+    /// lung model: [`Self::from_networks`] adds the one a card that crops to the lungs needs.
     pub fn new(networks: Vec<Network>, card: ModelCard, device: Device) -> Self {
         let networks = networks
             .into_iter()

@@ -72,7 +72,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", commands::error_text(&err));
             std::process::ExitCode::from(2)
         }
     }

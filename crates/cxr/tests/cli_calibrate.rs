@@ -7,7 +7,9 @@ use cxr_nn::model_file::WeightPrecision;
 use cxr_nn::model_file::read_card;
 use std::path::Path;
 
-use screening_support::{cxr, labelled_set, text, tiny_ensemble, tiny_model};
+use screening_support::{
+    cxr, labelled_set, text, tiny_ensemble, tiny_model, tiny_model_with_lung_crop,
+};
 
 /// `cxr calibrate MODEL DATA [extra] --out OUT`, which must succeed.
 fn calibrate(model: &Path, data: &Path, extra: &[&str], out: &Path) {
@@ -119,4 +121,20 @@ fn an_ensemble_is_calibrated_predicted_and_explained_like_one_network() {
         (explained - probability).abs() < 1e-5,
         "{explained} vs {probability}"
     );
+}
+
+#[test]
+fn a_model_that_crops_to_the_lungs_is_calibrated_through_its_lung_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model_with_lung_crop(&dir.path().join("crop.safetensors"));
+    let data = labelled_set(&dir.path().join("val"), 12);
+    let calibrated = dir.path().join("calibrated.safetensors");
+    // Scoring the calibration images needs the lung model the card pins (the shipped model
+    // crops one member's X-rays): without it every image failed.
+    calibrate(&model, &data, &[], &calibrated);
+    let card = read_card(&calibrated).unwrap();
+    assert_eq!(card.default_operating_point, "target");
+    assert_eq!(card.validation.last().unwrap().images, 12);
+    let line = predict(&calibrated, &data.join("CHNCXR_0001_0.png"), &[]);
+    assert_eq!(line["operating_point"], "target");
 }

@@ -81,6 +81,14 @@ fn nothing_readable_or_an_unknown_operating_point_fails() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("no operating point \"who-min\""));
+
+    // A missing model file: named, with the reason said once.
+    let absent = dir.path().join("absent.safetensors");
+    let output = cxr(&["predict", absent.to_str().unwrap(), png.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("absent.safetensors"), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
 }
 
 #[test]

@@ -56,7 +56,7 @@ pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
     );
     let (networks, mut card) = classifier::load_networks(&args.model, &inference_device())?;
     let classifiers: Vec<_> = networks.iter().map(|n| n.classifier.clone()).collect();
-    let screener = Screener::new(networks, card.clone(), inference_device());
+    let screener = Screener::from_networks(&args.model, networks, card.clone(), None)?;
     let scores = score_items(&screener, &items)?;
     let labels: Vec<bool> = items.iter().map(|item| names.refers(item.label)).collect();
     let confidence = ConfidenceLevel::default();

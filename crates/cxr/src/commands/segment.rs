@@ -142,7 +142,7 @@ fn segment_files(args: RunArgs, json: bool) -> anyhow::Result<ExitCode> {
             }
             Err(err) => {
                 failed += 1;
-                let message = format!("{err:#}");
+                let message = super::error_text(&err);
                 if json {
                     let line =
                         serde_json::json!({ "path": file.display().to_string(), "error": message });
