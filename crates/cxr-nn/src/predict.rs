@@ -188,7 +188,7 @@ impl Screener {
 
     /// Wraps a model's networks (BatchNorm is folded here, for speed) and its card, without a
     /// lung model: [`Self::from_networks`] adds the one a card that crops to the lungs needs.
-    pub fn new(networks: Vec<Network>, card: ModelCard, device: Device) -> Self {
+    fn new(networks: Vec<Network>, card: ModelCard, device: Device) -> Self {
         let networks = networks
             .into_iter()
             .map(|network| Network {
