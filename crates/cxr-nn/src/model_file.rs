@@ -487,8 +487,8 @@ const WIDEN_BYTES: Recast = Recast {
 /// [`read_card`] first) after checking the card's format and kind. Every tensor must fit, and
 /// every stored tensor must be used and every tensor of `module` stored, except those
 /// `ignorable` names (which keep their built values): nothing is loaded partially.
-/// Half-precision and 8-bit weights are widened to f32. BatchNorm statistics are written in place, and
-/// burn's clones of a module share them: load into a module of its own (`valid()`
+/// Half-precision and 8-bit weights are widened to f32. BatchNorm statistics are written in
+/// place, and burn's clones of a module share them: load into a module of its own (`valid()`
 /// gives one), not into a clone of one still in use.
 pub fn load_into<M: Module>(
     mut module: M,

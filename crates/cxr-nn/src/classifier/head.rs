@@ -280,11 +280,10 @@ impl Head {
     }
 }
 
-/// A float tensor's values.
+/// An f32 tensor's values, flat.
 fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, String> {
     tensor
         .into_data()
-        .convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|err| format!("{err:?}"))
 }
@@ -383,11 +382,7 @@ impl Head {
 /// A `[n, k]` tensor as `n` rows.
 pub fn rows(values: Tensor<2>) -> Result<Vec<Vec<f64>>, String> {
     let [_, width] = values.dims();
-    let flat = values
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|err| format!("{err:?}"))?;
-    Ok(flat
+    Ok(floats(values)?
         .chunks(width.max(1))
         .map(|row| row.iter().map(|&v| f64::from(v)).collect())
         .collect())
