@@ -83,6 +83,34 @@ fn calibrated_points_are_stored_and_used_by_predict() {
 }
 
 #[test]
+fn without_a_model_argument_the_shipped_model_is_calibrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = tiny_model(&dir.path().join("shipped.safetensors"));
+    let data = labelled_set(&dir.path().join("val"), 12);
+    let calibrated = dir.path().join("calibrated.safetensors");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cxr"))
+        .args(["calibrate", data.to_str().unwrap(), "--out"])
+        .arg(&calibrated)
+        .env("CXR_MODEL", &shipped)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let card = read_card(&calibrated).unwrap();
+    assert_eq!(
+        card.operating_points.last().map(|p| p.name.as_str()),
+        Some("target")
+    );
+    // The shipped file itself is left as it was.
+    assert!(
+        read_card(&shipped)
+            .unwrap()
+            .operating_points
+            .iter()
+            .all(|p| p.name != "target")
+    );
+}
+
+#[test]
 fn an_ensemble_is_calibrated_predicted_and_explained_like_one_network() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_ensemble(&dir.path().join("ensemble.safetensors"));

@@ -44,6 +44,37 @@ fn writes_the_report_files_for_two_models() {
 }
 
 #[test]
+fn without_a_model_argument_the_shipped_model_is_evaluated() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = tiny_model(&dir.path().join("shipped.safetensors"));
+    let data = labelled_set(&dir.path().join("data"), 4);
+    let evaluate = |model: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cxr"))
+            .args(["eval", data.to_str().unwrap(), "--resamples", "50", "--out"])
+            .arg(dir.path().join("e"))
+            .env("CXR_MODEL", model)
+            .output()
+            .unwrap()
+    };
+    let output = evaluate(shipped.to_str().unwrap());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("shipped.safetensors: 4 images (2 TB), AUC"),
+        "{}",
+        text(&output.stdout)
+    );
+    // A shipped model that is not there is named, not mistaken for the data folder.
+    let missing = dir.path().join("gone.safetensors");
+    let output = evaluate(missing.to_str().unwrap());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("gone.safetensors"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
 fn a_missing_image_stops_the_evaluation_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(&dir.path().join("m.safetensors"));

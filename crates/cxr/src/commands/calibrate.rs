@@ -21,9 +21,10 @@ use super::eval::{SplitChoice, interval, score_items};
 const TARGET_POINT: &str = "target";
 
 #[derive(Args, Debug)]
+#[command(allow_missing_positional = true)]
 pub struct CalibrateArgs {
-    /// Model file to calibrate (left unchanged).
-    model: PathBuf,
+    /// Model file to calibrate (left unchanged) [default: the shipped model].
+    model: Option<PathBuf>,
     #[command(flatten)]
     data: SourceArgs,
     /// Calibration images: validation data, never the test set [default: the val split if
@@ -39,7 +40,8 @@ pub struct CalibrateArgs {
 }
 
 pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let (dataset, names) = args.data.open_for_model(&args.model)?;
+    let model = super::model_or_shipped(args.model)?;
+    let (dataset, names) = args.data.open_for_model(&model)?;
     let has_val = dataset
         .items
         .iter()
@@ -54,9 +56,9 @@ pub fn run(args: CalibrateArgs, json: bool) -> anyhow::Result<ExitCode> {
         "{}: no images in the chosen split",
         dataset.source.display()
     );
-    let (networks, mut card) = classifier::load_networks(&args.model, &inference_device())?;
+    let (networks, mut card) = classifier::load_networks(&model, &inference_device())?;
     let classifiers: Vec<_> = networks.iter().map(|n| n.classifier.clone()).collect();
-    let screener = Screener::from_networks(&args.model, networks, card.clone(), None)?;
+    let screener = Screener::from_networks(&model, networks, card.clone(), None)?;
     let scores = score_items(&screener, &items)?;
     let labels: Vec<bool> = items.iter().map(|item| names.refers(item.label)).collect();
     let confidence = ConfidenceLevel::default();

@@ -15,9 +15,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::data::SourceArgs;
 
 #[derive(Args, Debug)]
+#[command(allow_missing_positional = true)]
 pub struct EvalArgs {
-    /// Model file (.safetensors with a model card).
-    model: PathBuf,
+    /// Model file (.safetensors with a model card) [default: the shipped model].
+    model: Option<PathBuf>,
     #[command(flatten)]
     data: SourceArgs,
     /// Which images to evaluate [default: the test split if the data set has one, else all].
@@ -68,7 +69,8 @@ impl SplitChoice {
 }
 
 pub fn run(args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let (dataset, names) = args.data.open_for_model(&args.model)?;
+    let model = super::model_or_shipped(args.model)?;
+    let (dataset, names) = args.data.open_for_model(&model)?;
     let items = SplitChoice::select(args.split, &dataset);
     anyhow::ensure!(
         !items.is_empty(),
@@ -76,7 +78,7 @@ pub fn run(args: EvalArgs, json: bool) -> anyhow::Result<ExitCode> {
         dataset.source.display()
     );
     let labels: Vec<bool> = items.iter().map(|item| names.refers(item.label)).collect();
-    let mut models = vec![score_model(&args.model, &items)?];
+    let mut models = vec![score_model(&model, &items)?];
     if let Some(other) = &args.compare {
         models.push(score_model(other, &items)?);
     }

@@ -11,6 +11,16 @@ pub mod serve;
 pub mod train;
 pub mod weights;
 
+/// The model file a command was given, else the shipped TB model (`$CXR_MODEL` or
+/// `models/cxr-tb-default.safetensors`), as `predict` and `explain` choose it.
+pub fn model_or_shipped(model: Option<std::path::PathBuf>) -> anyhow::Result<std::path::PathBuf> {
+    match model {
+        Some(model) => Ok(model),
+        None => cxr_nn::classifier::default_model_path()
+            .ok_or_else(|| cxr_nn::predict::PredictError::NoDefaultModel.into()),
+    }
+}
+
 /// `err` and its causes, each cause added only when the text so far does not already say it:
 /// library errors name their source in their own message (`path: reason`), and anyhow's `{:#}`
 /// would print that reason twice.
