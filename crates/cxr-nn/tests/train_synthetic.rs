@@ -19,7 +19,9 @@ use cxr_nn::model_file::{self, ModelKind};
 use cxr_nn::predict::{ScreenOptions, Screener};
 use cxr_nn::train::crossval::{self, CrossValidation};
 use cxr_nn::train::pseudo_labels::{self, PseudoLabelReport};
-use cxr_nn::train::recipe::{ClassesRecipe, FineTuneBatchNorm, Monitor, PseudoLabelRecipe, Recipe};
+use cxr_nn::train::recipe::{
+    ClassesRecipe, FineTuneBatchNorm, Monitor, PseudoLabelRecipe, Recipe, ScheduleKind,
+};
 use cxr_nn::train::{MODEL_FILE, TrainRequest, ensemble, train};
 
 #[test]
@@ -168,6 +170,85 @@ fn fine_tuning_with_frozen_batchnorm_leaves_its_statistics_alone() {
     let batch_statistics = trained_trunk(FineTuneBatchNorm::Train, "train");
     assert_eq!(frozen.batchnorm_values(), before);
     assert_ne!(batch_statistics.batchnorm_values(), before);
+}
+
+#[test]
+fn whole_trunk_fine_tuning_on_a_cosine_refreshes_the_head_statistics_every_epoch() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_blob_dataset(&data, 8);
+    let caches = train_support::private_caches(dir.path());
+    let run = |refresh: bool, name: &str| {
+        let mut recipe = train_support::tiny_recipe(1, 3);
+        recipe.fine_tune.unfreeze_from = "stem".into();
+        recipe.fine_tune.batchnorm = FineTuneBatchNorm::Frozen;
+        recipe.fine_tune.refresh_head_statistics = refresh;
+        recipe.fine_tune.learning_rate = Some(1e-3);
+        recipe.schedule.kind = ScheduleKind::Cosine;
+        recipe.schedule.min_learning_rate = 1e-5;
+        // Every epoch's weights kept, so the file holds the last epoch's statistics.
+        recipe.schedule.monitor = Monitor::None;
+        let request = TrainRequest {
+            data: data.clone(),
+            out: dir.path().join(name),
+            recipe,
+            folds: None,
+            unlabelled: None,
+        };
+        let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+        let csv = std::fs::read_to_string(request.out.join("metrics.csv")).expect("csv");
+        let rates: Vec<f64> = csv
+            .lines()
+            .skip(1)
+            .map(|line| {
+                line.split(',')
+                    .nth(2)
+                    .expect("rate")
+                    .parse()
+                    .expect("number")
+            })
+            .collect();
+        let (model, _) =
+            classifier::load(&report.model, &cxr_nn::device::inference_device()).expect("load");
+        let norm = model.head.norm.expect("the paper's head");
+        let statistics: Vec<f32> = norm
+            .running_mean
+            .value()
+            .into_data()
+            .iter::<f32>()
+            .chain(norm.running_var.value().into_data().iter::<f32>())
+            .collect();
+        (rates, statistics)
+    };
+    let (rates, refreshed) = run(true, "refreshed");
+    // Phase 1's one epoch at its start rate (the optimiser's), then 1e-3 falling along half a
+    // cosine.
+    let expected = [
+        1e-4,
+        1e-3,
+        1e-5 + (1e-3 - 1e-5) * 0.75,
+        1e-5 + (1e-3 - 1e-5) * 0.25,
+    ];
+    assert_eq!(rates.len(), 4, "{rates:?}");
+    for (rate, want) in rates.iter().zip(expected) {
+        assert!((rate - want).abs() < 2e-3 * want, "{rates:?}");
+    }
+    let (_, averaged) = run(false, "averaged");
+    assert!(refreshed.iter().all(|v| v.is_finite()));
+    // Three epochs of running averages at momentum 0.99 stay near the initial mean 0 and
+    // variance 1; statistics taken from the images do not.
+    assert_ne!(refreshed, averaged);
+    let units = refreshed.len() / 2;
+    let moved = |stats: &[f32]| {
+        stats[..units].iter().map(|m| m.abs()).sum::<f32>()
+            + stats[units..].iter().map(|v| (v - 1.0).abs()).sum::<f32>()
+    };
+    assert!(
+        moved(&refreshed) > 5.0 * moved(&averaged),
+        "{} {}",
+        moved(&refreshed),
+        moved(&averaged)
+    );
 }
 
 #[test]

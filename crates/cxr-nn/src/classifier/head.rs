@@ -174,11 +174,57 @@ impl Head {
             None => pooled,
         };
         match (&self.hidden, &self.norm) {
-            (Some(hidden), Some(norm)) => {
-                norm.forward(self.activation.forward(dense(hidden, pooled)))
-            }
+            (Some(hidden), Some(norm)) => norm.forward(self.before_norm(hidden, pooled)),
             _ => pooled,
         }
+    }
+
+    /// The hidden layer and its ReLU on pooled features: what the BatchNorm normalises.
+    fn before_norm(&self, hidden: &Linear, pooled: Tensor<2>) -> Tensor<2> {
+        self.activation.forward(dense(hidden, pooled))
+    }
+
+    /// What the hidden BatchNorm reads for a feature map `[n, hidden]`; `None` in a linear
+    /// head, which has none.
+    pub fn activations_before_norm(&self, features: Tensor<4>) -> Option<Tensor<2>> {
+        let hidden = self.hidden.as_ref().filter(|_| self.norm.is_some())?;
+        Some(self.before_norm(hidden, features.mean_dims(&[2, 3]).flatten(1, 3)))
+    }
+
+    /// The head with its hidden BatchNorm's running statistics set to the mean and the
+    /// (population) variance of `activations` `[n, hidden]` (from
+    /// [`Head::activations_before_norm`]); a linear head is returned as it is.
+    pub fn with_norm_statistics(mut self, activations: Tensor<2>) -> Result<Self, String> {
+        let Some(norm) = self.norm.as_mut() else {
+            return Ok(self);
+        };
+        let [n, units] = activations.dims();
+        if n == 0 {
+            return Err("no activations to take BatchNorm statistics from".into());
+        }
+        let values = floats(activations)?;
+        let mut mean = vec![0.0f64; units];
+        for row in values.chunks(units) {
+            for (sum, v) in mean.iter_mut().zip(row) {
+                *sum += *v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        let mut variance = vec![0.0f64; units];
+        for row in values.chunks(units) {
+            for ((sum, v), m) in variance.iter_mut().zip(row).zip(&mean) {
+                *sum += (*v as f64 - m).powi(2);
+            }
+        }
+        let device = norm.gamma.val().device();
+        let vector = |values: Vec<f64>| {
+            let values: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
+            Tensor::<1>::from_data(TensorData::new(values, [units]), &device)
+        };
+        variance.iter_mut().for_each(|v| *v /= n as f64);
+        norm.running_mean = RunningState::new(vector(mean));
+        norm.running_var = RunningState::new(vector(variance));
+        Ok(self)
     }
 
     /// Sum of the squared weights of the dense kernels (not biases, not BatchNorm): the L2
@@ -544,6 +590,54 @@ mod tests {
     }
 
     #[test]
+    fn statistics_taken_from_a_batch_normalise_that_batch_exactly() {
+        let device = inference_device();
+        let head = HeadConfig::paper(32).init_seeded(3, &device);
+        let features = Tensor::<4>::random([40, 32, 2, 2], Distribution::Normal(0.5, 1.0), &device);
+        let activations = head
+            .activations_before_norm(features.clone())
+            .expect("the paper's head has a hidden BatchNorm");
+        assert_eq!(activations.dims(), [40, 512]);
+        let column = |values: &[f32], unit: usize| -> (f64, f64) {
+            let column: Vec<f64> = values
+                .iter()
+                .skip(unit)
+                .step_by(512)
+                .map(|&v| v as f64)
+                .collect();
+            let mean = column.iter().sum::<f64>() / 40.0;
+            let variance = column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 40.0;
+            (mean, variance)
+        };
+        let inputs = floats(activations.clone()).expect("f32");
+        // Fresh statistics (mean 0, variance 1) leave the units where ReLU put them.
+        let stale = floats(head.hidden_units(features.clone())).expect("f32");
+        let refreshed = head
+            .clone()
+            .with_norm_statistics(activations)
+            .expect("statistics");
+        let units = floats(refreshed.hidden_units(features)).expect("f32");
+        assert_ne!(stale, units);
+        // gamma 1 and beta 0: every unit that fires comes out with mean 0 and variance
+        // var / (var + eps) (BatchNorm's epsilon 1e-3).
+        let mut fired = 0;
+        for unit in 0..512 {
+            let (_, input_variance) = column(&inputs, unit);
+            let (mean, variance) = column(&units, unit);
+            assert!(mean.abs() < 1e-4, "unit {unit}: mean {mean}");
+            let expected = input_variance / (input_variance + 1e-3);
+            assert!(
+                (variance - expected).abs() < 1e-3 * expected + 1e-6,
+                "unit {unit}: {variance} {expected}"
+            );
+            fired += usize::from(input_variance > 0.0);
+        }
+        assert!(fired > 400, "{fired} of 512 units fired");
+        let empty = Tensor::<2>::zeros([0, 512], &device);
+        assert!(head.with_norm_statistics(empty).is_err());
+    }
+
+    #[test]
     fn a_linear_head_has_no_hidden_matrix_to_write_in_integers() {
         let device = inference_device();
         let linear = HeadConfig {
@@ -554,7 +648,13 @@ mod tests {
         let features = Tensor::<4>::random([3, 16, 1, 1], Distribution::Normal(0.0, 1.0), &device);
         let before = linear.forward(features.clone()).into_data();
         let after = linear.with_integer_hidden().expect("as it is");
-        assert_eq!(after.forward(features).into_data(), before);
+        assert_eq!(after.forward(features.clone()).into_data(), before);
+        // Nor a BatchNorm whose statistics could be refreshed.
+        assert!(after.activations_before_norm(features.clone()).is_none());
+        let same = after
+            .with_norm_statistics(Tensor::<2>::ones([3, 16], &device))
+            .expect("as it is");
+        assert_eq!(same.forward(features).into_data(), before);
     }
 
     #[test]

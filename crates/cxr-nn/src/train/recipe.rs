@@ -167,10 +167,14 @@ pub struct OptimizerRecipe {
     pub epsilon_in_sqrt: bool,
 }
 
-/// Keras' ReduceLROnPlateau on a validation figure, which also chooses the kept weights.
+/// Keras' ReduceLROnPlateau on a validation figure, which also chooses the kept weights; or a
+/// cosine decay over each phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleRecipe {
+    /// How the learning rate moves within a phase.
+    #[serde(skip_serializing_if = "is_plateau")]
+    pub kind: ScheduleKind,
     /// The validation figure that drives the schedule and picks the best checkpoint.
     pub monitor: Monitor,
     pub factor: f64,
@@ -179,6 +183,24 @@ pub struct ScheduleRecipe {
     /// An improvement must exceed this.
     pub min_delta: f64,
     pub min_learning_rate: f64,
+}
+
+/// How the learning rate moves within a phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    /// Cut by `factor` after `patience` epochs without a gain in the monitored figure (the
+    /// paper's Keras ReduceLROnPlateau).
+    #[default]
+    Plateau,
+    /// From the phase's rate down to `min_learning_rate` along half a cosine over the phase's
+    /// epochs (PyTorch's CosineAnnealingLR): whole trunks fine-tuned at a constant rate keep
+    /// moving, and a small validation set cannot tell when to cut.
+    Cosine,
+}
+
+fn is_plateau(kind: &ScheduleKind) -> bool {
+    *kind == ScheduleKind::Plateau
 }
 
 /// A validation figure to watch: accuracy at 0.5 (the paper's, Keras' `val_acc`), the
@@ -249,6 +271,13 @@ pub struct FineTuneRecipe {
     pub unfreeze_from: String,
     /// What the unfrozen stages' BatchNorm layers do.
     pub batchnorm: FineTuneBatchNorm,
+    /// After each epoch, set the head's BatchNorm statistics to those of the training images'
+    /// plain view under the current weights ("precise BatchNorm"). The running averages
+    /// (momentum 0.99) lag a trunk that moves every step: whole-trunk fine-tuning then scored
+    /// validation images through stale statistics, with AUC rising but the loss many times
+    /// phase 1's, so the kept weights, chosen by loss, were always phase 1's.
+    #[serde(skip_serializing_if = "is_false")]
+    pub refresh_head_statistics: bool,
 }
 
 /// BatchNorm in the unfrozen stages during phase 2.
@@ -328,6 +357,7 @@ impl Default for OptimizerRecipe {
 impl Default for ScheduleRecipe {
     fn default() -> Self {
         Self {
+            kind: ScheduleKind::Plateau,
             monitor: Monitor::ValAccuracy,
             factor: 0.1,
             patience: 3,
@@ -353,6 +383,7 @@ impl Default for FineTuneRecipe {
             learning_rate: None,
             unfreeze_from: String::new(),
             batchnorm: FineTuneBatchNorm::default(),
+            refresh_head_statistics: false,
         }
     }
 }
@@ -746,6 +777,28 @@ mod tests {
         assert!(err.to_string().contains("head.weight_decay"), "{err}");
         let err = Recipe::from_toml("[head]\ndropout = 1.0").expect_err("dropout");
         assert!(err.to_string().contains("head.dropout"), "{err}");
+    }
+
+    #[test]
+    fn a_cosine_schedule_and_refreshed_head_statistics_are_read_and_written_only_when_set() {
+        let recipe = Recipe::from_toml(
+            "[schedule]\nkind = \"cosine\"\n[fine_tune]\nrefresh_head_statistics = true\n",
+        )
+        .expect("recipe");
+        assert_eq!(recipe.schedule.kind, ScheduleKind::Cosine);
+        assert!(recipe.fine_tune.refresh_head_statistics);
+        assert_eq!(
+            Recipe::from_toml(&recipe.to_toml()).expect("round trip"),
+            recipe
+        );
+        // Recipes without them (every run folder written before them) read and write as before.
+        let paper = Recipe::default().to_toml();
+        assert!(
+            !paper.contains("kind") && !paper.contains("refresh"),
+            "{paper}"
+        );
+        let err = Recipe::from_toml("[schedule]\nkind = \"step\"").expect_err("kind");
+        assert!(err.to_string().contains("step"), "{err}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use super::features::{Depth, FeatureCache, View};
 use super::log::{EpochRecord, Phase};
 use super::optimizer::rmsprop;
 use super::recipe::{FineTuneBatchNorm, Monitor, Recipe};
-use super::schedule::Plateau;
+use super::schedule::{self, Plateau};
 use super::{TrainError, curves, log};
 use crate::classifier::head::{log_sum_exp, rows};
 use crate::classifier::{Classifier, Scores};
@@ -311,7 +311,13 @@ fn epoch(
     let mut dropout = epoch_rng(recipe.seed, phase, epoch, Draw::Dropout);
     cache.fill(view, depth, &order, images, &device, setup.stop)?;
     let progress = epoch_progress(phase, epoch, phase_epochs(recipe, phase), order.len());
-    let learning_rate = state.plateau.learning_rate;
+    let learning_rate = schedule::learning_rate(
+        &recipe.schedule,
+        &state.plateau,
+        recipe.learning_rate(phase),
+        epoch,
+        phase_epochs(recipe, phase),
+    );
     let (mut loss_sum, mut correct) = (0.0, 0usize);
     for batch in order.chunks(recipe.batch_size) {
         if setup.stop.load(Ordering::Relaxed) {
@@ -322,7 +328,7 @@ fn epoch(
         let x = cache.rows(view, depth, batch)?.to_device(&train_device);
         let classes = setup.labels.classes_of(batch);
         let (targets, sample_weights) = targets(&classes, weights, &train_device);
-        let logits = forward_from(model, x, cache.next_stage(depth), Some(&mut dropout));
+        let logits = training_logits(model, x, cache.next_stage(depth), &mut dropout);
         let loss = cross_entropy(logits.clone(), targets, sample_weights);
         loss_sum += loss.clone().into_scalar::<f32>() as f64 * batch.len() as f64;
         correct += count_correct(&rows(logits).map_err(score_error)?, &classes);
@@ -336,6 +342,16 @@ fn epoch(
         progress.inc(batch.len() as u64);
     }
     progress.finish_and_clear();
+    if phase == Phase::FineTune && recipe.fine_tune.refresh_head_statistics {
+        refresh_head_statistics(
+            model,
+            cache,
+            images,
+            depth,
+            &setup.partition.train,
+            setup.stop,
+        )?;
+    }
     let valid = model.valid();
     let scores = score(
         &valid,
@@ -407,20 +423,17 @@ fn epoch_rng(seed: u64, phase: Phase, epoch: usize, draw: Draw) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed ^ (phase_salt << 56) ^ ((draw as u64) << 48) ^ epoch as u64)
 }
 
-/// The classifier from the cached trunk output at stage `boundary` to class logits; with
-/// `dropout`, as training computes them (masks drawn from it).
-fn forward_from(
+/// The classifier from the cached trunk output at stage `boundary` to class logits, as
+/// training computes them (dropout masks drawn from `dropout`).
+fn training_logits(
     model: &Classifier,
     cached: Tensor<4>,
     boundary: usize,
-    dropout: Option<&mut ChaCha8Rng>,
+    dropout: &mut ChaCha8Rng,
 ) -> Tensor<2> {
     let stages = boundary..model.backbone.num_stages().max(boundary);
     let features = model.backbone.forward_stages(cached, stages);
-    match dropout {
-        Some(rng) => model.head.class_logits_training(features, rng),
-        None => model.head.class_logits(features),
-    }
+    model.head.class_logits_training(features, dropout)
 }
 
 /// The probabilities for images `indices`, from their plain-view trunk outputs at `depth`
@@ -433,6 +446,54 @@ fn score(
     indices: &[usize],
     stop: &AtomicBool,
 ) -> Result<Scores, TrainError> {
+    let mut scores = Scores::default();
+    each_plain_feature_batch(model, cache, images, depth, indices, stop, |features| {
+        let logits = model.head.class_logits(features);
+        scores.extend(model.head.scores(logits).map_err(score_error)?);
+        Ok(())
+    })?;
+    Ok(scores)
+}
+
+/// Sets `model`'s head BatchNorm statistics to those of images `indices` on their plain view
+/// under the current weights (see `FineTuneRecipe::refresh_head_statistics`).
+fn refresh_head_statistics(
+    model: &mut Classifier,
+    cache: &mut FeatureCache,
+    images: &PreprocessCache,
+    depth: Depth,
+    indices: &[usize],
+    stop: &AtomicBool,
+) -> Result<(), TrainError> {
+    let valid = model.valid();
+    let mut batches = Vec::new();
+    each_plain_feature_batch(&valid, cache, images, depth, indices, stop, |features| {
+        batches.extend(valid.head.activations_before_norm(features));
+        Ok(())
+    })?;
+    if batches.is_empty() {
+        // A linear head: no BatchNorm.
+        return Ok(());
+    }
+    let head = model.head.clone();
+    model.head = head
+        .with_norm_statistics(Tensor::cat(batches, 0))
+        .map_err(score_error)?;
+    Ok(())
+}
+
+/// Runs `model`'s trunk to its last stage on images `indices`' plain view, from their cached
+/// outputs at `depth` (computed first where the cache lacks them), and hands `each` the
+/// feature maps a batch at a time.
+fn each_plain_feature_batch(
+    model: &Classifier,
+    cache: &mut FeatureCache,
+    images: &PreprocessCache,
+    depth: Depth,
+    indices: &[usize],
+    stop: &AtomicBool,
+    mut each: impl FnMut(Tensor<4>) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
     cache.fill(
         View::Plain,
         depth,
@@ -441,13 +502,13 @@ fn score(
         &inference_device(),
         stop,
     )?;
-    let mut scores = Scores::default();
+    let boundary = cache.next_stage(depth);
+    let stages = boundary..model.backbone.num_stages().max(boundary);
     for batch in indices.chunks(SCORE_BATCH) {
         let inputs = cache.rows(View::Plain, depth, batch)?;
-        let logits = forward_from(model, inputs, cache.next_stage(depth), None);
-        scores.extend(model.head.scores(logits).map_err(score_error)?);
+        each(model.backbone.forward_stages(inputs, stages.clone()))?;
     }
-    Ok(scores)
+    Ok(())
 }
 
 fn score_error(message: String) -> TrainError {

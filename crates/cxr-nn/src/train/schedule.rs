@@ -1,9 +1,30 @@
 //! Learning-rate schedule: Keras' ReduceLROnPlateau (cooldown 0) on the recipe's monitored
-//! figure, validation accuracy as in the paper by default; its state is plain data for checkpoints.
+//! figure, validation accuracy as in the paper by default, or a cosine decay over each phase;
+//! its state is plain data for checkpoints.
 
 use serde::{Deserialize, Serialize};
 
-use super::recipe::{Monitor, ScheduleRecipe};
+use super::recipe::{Monitor, ScheduleKind, ScheduleRecipe};
+
+/// The learning rate of epoch `epoch` (from 0) of a phase of `epochs` that starts at `start`:
+/// the plateau schedule's current rate, or the cosine's value at that epoch. The cosine is a
+/// function of the epoch alone, so a resumed run takes it up where it stopped.
+pub fn learning_rate(
+    recipe: &ScheduleRecipe,
+    plateau: &Plateau,
+    start: f64,
+    epoch: usize,
+    epochs: usize,
+) -> f64 {
+    match recipe.kind {
+        ScheduleKind::Plateau => plateau.learning_rate,
+        ScheduleKind::Cosine => {
+            let floor = recipe.min_learning_rate.min(start);
+            let progress = epoch as f64 / epochs.max(1) as f64;
+            floor + (start - floor) * (1.0 + (std::f64::consts::PI * progress).cos()) / 2.0
+        }
+    }
+}
 
 /// The schedule's state between epochs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +89,34 @@ mod tests {
             assert!((rate - want).abs() < 1e-12, "{rates:?}");
         }
         assert_eq!(plateau.best, Some(0.90));
+    }
+
+    #[test]
+    fn the_cosine_falls_from_the_start_to_the_floor_whatever_the_figure_does() {
+        let recipe = ScheduleRecipe {
+            kind: ScheduleKind::Cosine,
+            min_learning_rate: 1e-6,
+            ..ScheduleRecipe::default()
+        };
+        let mut plateau = Plateau::new(1e-4);
+        let rates: Vec<f64> = (0..4)
+            .map(|epoch| {
+                // Flat figures would cut a plateau schedule's rate; the cosine ignores them.
+                plateau.observe(Some(0.5), &recipe);
+                learning_rate(&recipe, &plateau, 1e-4, epoch, 4)
+            })
+            .collect();
+        let half = 1e-6 + (1e-4 - 1e-6) / 2.0;
+        let expected = [1e-4, 1e-6 + (1e-4 - 1e-6) * 0.853_553_390_593_273_8, half];
+        for (rate, want) in rates.iter().zip(expected) {
+            assert!((rate - want).abs() < 1e-12, "{rates:?}");
+        }
+        assert!(rates[3] < half && rates[3] > 1e-6, "{rates:?}");
+        let plain = ScheduleRecipe::default();
+        assert_eq!(
+            learning_rate(&plain, &plateau, 1e-4, 3, 4),
+            plateau.learning_rate
+        );
     }
 
     #[test]

@@ -90,6 +90,7 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   epsilon_in_sqrt = false       # true: lr g / sqrt(a + eps), as tf.keras 2.x and Keras 3
 
   [schedule]                    # ReduceLROnPlateau; the monitor also picks the kept weights
+  kind = \"plateau\"              # or \"cosine\": each phase's rate down to min_learning_rate
   monitor = \"val_accuracy\"      # or \"val_loss\" (lower is better), \"val_auc\",
                                 # \"none\" (constant rate, last epoch kept)
   factor = 0.1
@@ -104,6 +105,8 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   # learning_rate = 1e-4        # default: optimizer.learning_rate
   unfreeze_from = \"mixed9\"      # empty: mixed9 for Inception V3, else the last two stages
   batchnorm = \"train\"           # or \"frozen\": running statistics, scale and shift fixed
+  refresh_head_statistics = false  # true: the head's BatchNorm statistics retaken on the
+                                # training images after each epoch (whole-trunk fine-tuning)
 
   # [pseudo_labels]             # self-training on --unlabelled DIR and on hidden labels:
   # confidence = 0.9            # a teacher's calls this sure become the student's labels
