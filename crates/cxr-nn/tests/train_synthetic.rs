@@ -612,6 +612,68 @@ fn a_class_list_trains_a_softmax_head_with_per_class_figures() {
 }
 
 #[test]
+fn an_ensemble_member_trains_by_its_own_recipe_file_and_is_not_retrained_when_finished() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    train_support::write_blob_dataset(&data, 8);
+    let caches = train_support::private_caches(dir.path());
+    train_support::add_random_weights(&caches, BackboneKind::MobileNetV2);
+    // tiny_recipe's settings, as files.
+    let common = "batch_size = 8\nval_fraction = 0.25\n";
+    let tables = "[preprocess]\ninput_size = 64\n[head]\nhidden = 16\n[frozen]\nepochs = 1\n";
+    std::fs::write(
+        dir.path().join("tuned.toml"),
+        format!(
+            "backbone = \"mobilenet-v2\"\n{common}{tables}[fine_tune]\nepochs = 1\nunfreeze_from = \"stem\"\nrefresh_head_statistics = true\n"
+        ),
+    )
+    .expect("write");
+    let ensemble_file = dir.path().join("ensemble.toml");
+    std::fs::write(
+        &ensemble_file,
+        format!(
+            "backbone = \"efficientnet-lite0\"\n{common}ensemble = [\"efficientnet-lite0\", \"tuned.toml\"]\n{tables}[fine_tune]\nepochs = 0\n"
+        ),
+    )
+    .expect("write");
+    let request = TrainRequest {
+        data,
+        out: dir.path().join("ensemble"),
+        recipe: Recipe::from_file(&ensemble_file).expect("recipe"),
+        folds: None,
+        unlabelled: None,
+    };
+    let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+    let card = model_file::read_card(&report.model).expect("card");
+    assert_eq!(card.network_name(), "efficientnet-lite0 + mobilenet-v2");
+    let members = request.out.join(ensemble::MEMBERS_DIR);
+    let phases = |member: &str| {
+        let csv = std::fs::read_to_string(members.join(member).join("metrics.csv")).expect("csv");
+        csv.lines()
+            .skip(1)
+            .map(|line| line.split(',').next().expect("phase").to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(phases("efficientnet-lite0"), ["frozen"]);
+    assert_eq!(phases("tuned.toml"), ["frozen", "fine_tune"]);
+    // Run again (as after a kill): both members are finished and taken as they are.
+    let member_file = members.join("tuned.toml").join(MODEL_FILE);
+    let written = std::fs::metadata(&member_file)
+        .expect("member")
+        .modified()
+        .expect("time");
+    let again = train(&request, &caches, &AtomicBool::new(false)).expect("again");
+    assert_eq!(
+        std::fs::metadata(&member_file)
+            .expect("member")
+            .modified()
+            .expect("time"),
+        written
+    );
+    assert!(again.model.is_file());
+}
+
+#[test]
 fn an_ensemble_recipe_trains_each_member_and_stores_one_half_precision_model() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");

@@ -1,6 +1,7 @@
 //! The training recipe: every knob of `cxr train`, read from a TOML file whose defaults are
 //! the reference paper's recipe exactly (Inception V3, frozen base, RMSprop 1e-4, 20 + 5 epochs).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use cxr_core::augment::AugmentConfig;
@@ -15,6 +16,9 @@ use crate::model_file::WeightPrecision;
 
 /// The ending of an `ensemble` entry whose member sees the X-ray cut to its lungs.
 pub const LUNG_CROP_MEMBER: &str = "+lung-crop";
+
+/// The ending of an `ensemble` entry that names a recipe file of its own.
+pub const RECIPE_FILE_MEMBER: &str = ".toml";
 
 /// A whole recipe. Missing fields take the paper's values; unknown fields are refused, so a
 /// misspelt knob is an error rather than silently ignored.
@@ -69,9 +73,15 @@ pub struct Recipe {
     /// `backbone`. A member is a backbone name, or a backbone name followed by
     /// [`LUNG_CROP_MEMBER`] (`"mobilenet-v2+lung-crop"`): that member sees each X-ray cut to
     /// its lungs (`preprocess.lung_crop`'s margin, else the default) while the others see it
-    /// as `preprocess` says.
+    /// as `preprocess` says. A member ending in [`RECIPE_FILE_MEMBER`]
+    /// (`"cxr-tb-finetune.toml"`, beside this recipe's file) trains by that recipe instead,
+    /// which must keep this one's seed, validation share and classes (same folds, same split).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ensemble: Vec<String>,
+    /// The recipes of the `ensemble` entries that name recipe files, by entry, as read when
+    /// this recipe's file was: a run folder keeps them, so resuming needs no other file.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub member_recipes: BTreeMap<String, Recipe>,
     /// How an ensemble's model file stores its weights: "f32"; "f16" (half the size); or
     /// "f16_int8_heads" (as f16, with each head's hidden matrix in 8 bits, one scale per
     /// hidden unit folded into its bias and BatchNorm: a 1280-feature head 0.66 MB instead of
@@ -328,6 +338,7 @@ impl Default for Recipe {
             pseudo_labels: None,
             classes: None,
             ensemble: Vec::new(),
+            member_recipes: BTreeMap::new(),
             weights: WeightPrecision::F32,
         }
     }
@@ -395,10 +406,22 @@ impl Recipe {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_toml(&text).map_err(|err| RecipeError::Parse {
+        let parse_error = |err: RecipeError| RecipeError::Parse {
             path: path.to_path_buf(),
             message: err.to_string(),
-        })
+        };
+        let mut recipe: Recipe = toml::from_str(&text)
+            .map_err(|err| parse_error(RecipeError::Invalid(err.to_string())))?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        for entry in &recipe.ensemble {
+            if entry.ends_with(RECIPE_FILE_MEMBER) && !recipe.member_recipes.contains_key(entry) {
+                // Its own errors name its file.
+                let member = Self::from_file(&dir.join(entry))?;
+                recipe.member_recipes.insert(entry.clone(), member);
+            }
+        }
+        recipe.validate().map_err(parse_error)?;
+        Ok(recipe)
     }
 
     /// Parses and checks a recipe.
@@ -418,6 +441,12 @@ impl Recipe {
     /// that backbone alone, cut to the lungs if the entry says so, stored at full precision
     /// (the ensemble's own file takes `weights`).
     pub fn member(&self, member: &str) -> Recipe {
+        if let Some(own) = self.member_recipes.get(member) {
+            return Recipe {
+                weights: WeightPrecision::F32,
+                ..own.clone()
+            };
+        }
         let (backbone, lung_crop) = match member.strip_suffix(LUNG_CROP_MEMBER) {
             Some(backbone) => (
                 backbone,
@@ -428,6 +457,7 @@ impl Recipe {
         Recipe {
             backbone: backbone.to_string(),
             ensemble: Vec::new(),
+            member_recipes: BTreeMap::new(),
             weights: WeightPrecision::F32,
             preprocess: PreprocessChoice {
                 lung_crop,
@@ -475,6 +505,53 @@ impl Recipe {
         }
     }
 
+    /// A recipe-file member: read (only a recipe read from a file can resolve its path), not
+    /// an ensemble itself, and on this recipe's folds and validation images.
+    fn check_member_recipe(&self, member: &str) -> Result<(), RecipeError> {
+        let invalid = |message: String| {
+            Err(RecipeError::Invalid(format!(
+                "ensemble member {member}: {message}"
+            )))
+        };
+        let Some(own) = self.member_recipes.get(member) else {
+            return invalid("a recipe file is read beside the recipe that lists it; read this recipe from its file".into());
+        };
+        if !own.ensemble.is_empty() {
+            return invalid("an ensemble cannot be a member of another".into());
+        }
+        let differs = |what: &str, own: String, ours: String| {
+            invalid(format!(
+                "its {what} {own} is not the ensemble's {ours}: members must share folds and validation images"
+            ))
+        };
+        if own.seed != self.seed {
+            return differs("seed", own.seed.to_string(), self.seed.to_string());
+        }
+        if own.val_fraction != self.val_fraction {
+            return differs(
+                "val_fraction",
+                own.val_fraction.to_string(),
+                self.val_fraction.to_string(),
+            );
+        }
+        if own.labelled_fraction != self.labelled_fraction {
+            return differs(
+                "labelled_fraction",
+                own.labelled_fraction.to_string(),
+                self.labelled_fraction.to_string(),
+            );
+        }
+        if own.classes != self.classes {
+            return differs(
+                "classes",
+                format!("{:?}", own.classes),
+                format!("{:?}", self.classes),
+            );
+        }
+        own.validate()
+            .map_err(|err| RecipeError::Invalid(format!("ensemble member {member}: {err}")))
+    }
+
     pub fn validate(&self) -> Result<(), RecipeError> {
         let invalid = |message: String| Err(RecipeError::Invalid(message));
         let members: Vec<Recipe> = self.ensemble.iter().map(|m| self.member(m)).collect();
@@ -489,11 +566,24 @@ impl Recipe {
                     self.ensemble[twin]
                 ));
             }
+            if member.ends_with(RECIPE_FILE_MEMBER) {
+                self.check_member_recipe(member)?;
+                continue;
+            }
             recipe.validate().map_err(|err| {
                 RecipeError::Invalid(format!(
-                    "ensemble member {member} (a backbone, or a backbone then {LUNG_CROP_MEMBER}): {err}"
+                    "ensemble member {member} (a backbone, a backbone then {LUNG_CROP_MEMBER}, or a recipe file): {err}"
                 ))
             })?;
+        }
+        if let Some(stray) = self
+            .member_recipes
+            .keys()
+            .find(|k| !self.ensemble.contains(k))
+        {
+            return invalid(format!(
+                "member_recipes has {stray}, which the ensemble does not list"
+            ));
         }
         if self.ensemble.is_empty() && self.weights != WeightPrecision::F32 {
             let weights = serde_json::to_string(&self.weights).unwrap_or_default();
@@ -777,6 +867,62 @@ mod tests {
         assert!(err.to_string().contains("head.weight_decay"), "{err}");
         let err = Recipe::from_toml("[head]\ndropout = 1.0").expect_err("dropout");
         assert!(err.to_string().contains("head.dropout"), "{err}");
+    }
+
+    #[test]
+    fn an_ensemble_member_may_be_a_recipe_file_beside_the_ensembles() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            path
+        };
+        write(
+            "tuned.toml",
+            "backbone = \"mobilenet-v2\"\n[fine_tune]\nepochs = 3\nunfreeze_from = \"stem\"\n",
+        );
+        let ensemble = write(
+            "ensemble.toml",
+            "ensemble = [\"efficientnet-lite0\", \"tuned.toml\"]\nweights = \"f16\"\n[fine_tune]\nepochs = 0\n",
+        );
+        let recipe = Recipe::from_file(&ensemble).expect("recipe");
+        let tuned = recipe.member("tuned.toml");
+        assert_eq!(tuned.backbone, "mobilenet-v2");
+        assert_eq!(tuned.fine_tune.epochs, 3);
+        assert_eq!(tuned.unfreeze_stage().expect("stage"), 0);
+        assert_eq!(tuned.weights, WeightPrecision::F32);
+        // A backbone member keeps the ensemble's settings and carries no member recipes, so
+        // its run request is what it was before recipe-file members existed.
+        let lite0 = recipe.member("efficientnet-lite0");
+        assert_eq!(lite0.fine_tune.epochs, 0);
+        assert!(lite0.member_recipes.is_empty());
+        // A run folder's copy (JSON) holds the member's recipe: resuming reads no other file.
+        let json = serde_json::to_string(&recipe).expect("json");
+        std::fs::remove_file(dir.path().join("tuned.toml")).expect("remove");
+        let kept: Recipe = serde_json::from_str(&json).expect("read back");
+        assert_eq!(kept, recipe);
+        kept.validate().expect("valid without the file");
+        // Without the file the ensemble's recipe names what is missing.
+        let err = Recipe::from_file(&ensemble).expect_err("missing member");
+        assert!(err.to_string().contains("tuned.toml"), "{err}");
+        // Text alone cannot say where the file is.
+        let err = Recipe::from_toml("ensemble = [\"tuned.toml\"]").expect_err("no file");
+        assert!(
+            err.to_string().contains("read this recipe from its file"),
+            "{err}"
+        );
+        // Members must share the folds and the validation images.
+        write("reseeded.toml", "backbone = \"mobilenet-v2\"\nseed = 7\n");
+        let other = write("other.toml", "ensemble = [\"reseeded.toml\"]\n");
+        let err = Recipe::from_file(&other).expect_err("seed");
+        assert!(
+            err.to_string().contains("reseeded.toml") && err.to_string().contains("seed 7"),
+            "{err}"
+        );
+        write("nested.toml", "ensemble = [\"mobilenet-v2\"]\n");
+        let outer = write("outer.toml", "ensemble = [\"nested.toml\"]\n");
+        let err = Recipe::from_file(&outer).expect_err("nested");
+        assert!(err.to_string().contains("cannot be a member"), "{err}");
     }
 
     #[test]

@@ -57,6 +57,8 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
                                 # recipe each, same folds; stored as one file averaging
                                 # their log-odds (members' runs in RUN_DIR/members/);
                                 # \"mobilenet-v2+lung-crop\": that member sees the lungs only
+                                # \"tuned.toml\": that member trains by its own recipe
+                                # file (beside this one; same seed and val_fraction)
   weights = \"f32\"               # an ensemble's file: or \"f16\" (half the file), or
                                 # \"f16_int8_heads\" (as f16, each head's hidden matrix in
                                 # 8 bits); thresholds chosen on the stored weights
