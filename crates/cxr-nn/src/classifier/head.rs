@@ -198,32 +198,15 @@ impl Head {
         let Some(norm) = self.norm.as_mut() else {
             return Ok(self);
         };
-        let [n, units] = activations.dims();
-        if n == 0 {
+        if activations.dims()[0] == 0 {
             return Err("no activations to take BatchNorm statistics from".into());
         }
-        let values = floats(activations)?;
-        let mut mean = vec![0.0f64; units];
-        for row in values.chunks(units) {
-            for (sum, v) in mean.iter_mut().zip(row) {
-                *sum += *v as f64;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        let mut variance = vec![0.0f64; units];
-        for row in values.chunks(units) {
-            for ((sum, v), m) in variance.iter_mut().zip(row).zip(&mean) {
-                *sum += (*v as f64 - m).powi(2);
-            }
-        }
-        let device = norm.gamma.val().device();
-        let vector = |values: Vec<f64>| {
-            let values: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
-            Tensor::<1>::from_data(TensorData::new(values, [units]), &device)
-        };
-        variance.iter_mut().for_each(|v| *v /= n as f64);
-        norm.running_mean = RunningState::new(vector(mean));
-        norm.running_var = RunningState::new(vector(variance));
+        // The column statistics `Standardize::fitted` takes, on the BatchNorm's own device.
+        let (variance, mean) = activations
+            .to_device(&norm.gamma.val().device())
+            .var_mean_bias(0);
+        norm.running_mean = RunningState::new(mean.flatten(0, 1));
+        norm.running_var = RunningState::new(variance.flatten(0, 1));
         Ok(self)
     }
 
