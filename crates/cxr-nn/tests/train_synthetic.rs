@@ -279,6 +279,55 @@ fn training_on_the_plain_view_cycles_it_through_both_phases() {
 }
 
 #[test]
+fn fresh_fine_tune_views_change_phase_two_only_and_survive_cross_validation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Trains into `dir/name/run` and gives that folder.
+    let run = |fresh: bool, folds: Option<usize>, name: &str| {
+        let mut recipe = train_support::tiny_recipe(2, 2);
+        recipe.augmented_views = 1;
+        recipe.fine_tune.fresh_views = fresh;
+        let (request, caches) = train_support::blob_run(&dir.path().join(name), 9, recipe);
+        let request = TrainRequest { folds, ..request };
+        let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
+        assert!(report.model.is_file());
+        request.out
+    };
+    // The training losses of each phase in `metrics.csv` at `path`.
+    let losses = |path: std::path::PathBuf| {
+        let csv = std::fs::read_to_string(&path).expect("csv");
+        let mut phases = (Vec::new(), Vec::new());
+        for line in csv.lines().skip(1) {
+            let fields: Vec<&str> = line.split(',').collect();
+            let loss: f64 = fields[3].parse().expect("number");
+            match fields[0] {
+                "frozen" => phases.0.push(loss),
+                _ => phases.1.push(loss),
+            }
+        }
+        assert_eq!((phases.0.len(), phases.1.len()), (2, 2), "{csv}");
+        phases
+    };
+    let (cycled_frozen, cycled_fine_tune) = losses(run(false, None, "cycled").join("metrics.csv"));
+    let (fresh_frozen, fresh_fine_tune) = losses(run(true, None, "fresh").join("metrics.csv"));
+    for (fresh, cycled) in fresh_frozen.iter().zip(&cycled_frozen) {
+        assert!((fresh - cycled).abs() < 1e-5, "{fresh} against {cycled}");
+    }
+    // Phase 2's first epoch trains on another picture of each image than phase 1's one view.
+    let (fresh, cycled) = (fresh_fine_tune[0], cycled_fine_tune[0]);
+    assert!((fresh - cycled).abs() > 1e-4, "{fresh} against {cycled}");
+    // Folds share the cache; each fold's fresh views are dropped after their epoch and
+    // computed again for the next fold.
+    let folds = run(true, Some(3), "folds");
+    for metrics in ["fold-1", "fold-3", "final"] {
+        let (_, fine_tune) = losses(folds.join(metrics).join("metrics.csv"));
+        assert!(
+            fine_tune.iter().all(|loss| loss.is_finite()),
+            "{fine_tune:?}"
+        );
+    }
+}
+
+#[test]
 fn cross_validation_reports_every_fold_and_trains_a_final_model() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (request, caches) =

@@ -126,6 +126,11 @@ impl FeatureCache {
         Ok(())
     }
 
+    /// Drops every row of `view` at `depth` (a view no later epoch shows).
+    pub fn forget(&mut self, view: View, depth: Depth) {
+        self.rows.remove(&(view, depth));
+    }
+
     fn store(&mut self, view: View, depth: Depth, rows: Rows) {
         self.rows.entry((view, depth)).or_default().extend(rows);
     }
@@ -436,6 +441,29 @@ mod tests {
                 .expect("rows")
         };
         assert_eq!(rows(&after_scoring).into_data(), rows(&fresh).into_data());
+    }
+
+    #[test]
+    fn a_forgotten_view_is_dropped_at_that_depth_only_and_comes_back_the_same() {
+        let fixture = Fixture::new();
+        let (gone, other) = (View::Augmented(3), View::Plain);
+        let mut cache = fixture.cache(&[]);
+        for view in [gone, other] {
+            fixture.fill(&mut cache, view, Depth::Unfrozen, &[0, 4]);
+        }
+        fixture.fill(&mut cache, gone, Depth::Pooled, &[0]);
+        let before = cache.rows(gone, Depth::Unfrozen, &[4, 0]).expect("rows");
+        cache.forget(gone, Depth::Unfrozen);
+        let err = cache
+            .rows(gone, Depth::Unfrozen, &[0])
+            .expect_err("forgotten");
+        assert!(err.to_string().contains("never computed"), "{err}");
+        assert!(cache.rows(gone, Depth::Pooled, &[0]).is_ok());
+        assert!(cache.rows(other, Depth::Unfrozen, &[0, 4]).is_ok());
+        // Recomputed on demand: the same picture, as every fold and resumption needs.
+        fixture.fill(&mut cache, gone, Depth::Unfrozen, &[0, 4]);
+        let again = cache.rows(gone, Depth::Unfrozen, &[4, 0]).expect("rows");
+        assert!(max_abs_diff(before, again) < 1e-6);
     }
 
     #[test]

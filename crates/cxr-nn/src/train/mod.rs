@@ -43,6 +43,7 @@ use crate::weights;
 use crossval::CrossValidation;
 use data::{Labels, Partition};
 use features::{FeatureCache, View};
+use log::Phase;
 use recipe::Recipe;
 use run::{RunSetup, TrunkCaches};
 
@@ -241,7 +242,10 @@ fn train_one(
     // Phase 2 shows the plain view and its epochs' views: keep those halfway through the
     // trunk when phase 1 computes them.
     let kept = std::iter::once(View::Plain)
-        .chain((0..recipe.fine_tune.epochs).map(|epoch| run::epoch_view(recipe, epoch)))
+        .chain(
+            (0..recipe.fine_tune.epochs)
+                .map(|epoch| run::epoch_view(recipe, Phase::FineTune, epoch)),
+        )
         .collect();
     let mut images = PreprocessCache::new(&cache_dirs.images)?;
     if let Some(lungs) = lungs {

@@ -288,6 +288,14 @@ pub struct FineTuneRecipe {
     /// phase 1's, so the kept weights, chosen by loss, were always phase 1's.
     #[serde(skip_serializing_if = "is_false")]
     pub refresh_head_statistics: bool,
+    /// Each epoch trains on a newly drawn augmented view of the training images instead of
+    /// cycling through phase 1's cached ones (`augmented_views`, and the plain view). A trunk
+    /// that moves can learn a handful of fixed pictures by heart; fresh ones each epoch are
+    /// what the PyTorch probe of whole-trunk fine-tuning used. The view is computed up to the
+    /// first unfrozen stage when its epoch starts and dropped when it ends, so it costs that
+    /// frozen part's forward pass per epoch (nothing for `unfreeze_from = "stem"`).
+    #[serde(skip_serializing_if = "is_false")]
+    pub fresh_views: bool,
 }
 
 /// BatchNorm in the unfrozen stages during phase 2.
@@ -395,6 +403,7 @@ impl Default for FineTuneRecipe {
             unfreeze_from: String::new(),
             batchnorm: FineTuneBatchNorm::default(),
             refresh_head_statistics: false,
+            fresh_views: false,
         }
     }
 }
@@ -926,13 +935,14 @@ mod tests {
     }
 
     #[test]
-    fn a_cosine_schedule_and_refreshed_head_statistics_are_read_and_written_only_when_set() {
+    fn a_cosine_schedule_refreshed_head_statistics_and_fresh_views_are_written_only_when_set() {
         let recipe = Recipe::from_toml(
-            "[schedule]\nkind = \"cosine\"\n[fine_tune]\nrefresh_head_statistics = true\n",
+            "[schedule]\nkind = \"cosine\"\n[fine_tune]\nrefresh_head_statistics = true\nfresh_views = true\n",
         )
         .expect("recipe");
         assert_eq!(recipe.schedule.kind, ScheduleKind::Cosine);
         assert!(recipe.fine_tune.refresh_head_statistics);
+        assert!(recipe.fine_tune.fresh_views);
         assert_eq!(
             Recipe::from_toml(&recipe.to_toml()).expect("round trip"),
             recipe
@@ -940,7 +950,7 @@ mod tests {
         // Recipes without them (every run folder written before them) read and write as before.
         let paper = Recipe::default().to_toml();
         assert!(
-            !paper.contains("kind") && !paper.contains("refresh"),
+            !paper.contains("kind") && !paper.contains("refresh") && !paper.contains("fresh_views"),
             "{paper}"
         );
         let err = Recipe::from_toml("[schedule]\nkind = \"step\"").expect_err("kind");

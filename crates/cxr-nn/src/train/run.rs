@@ -51,9 +51,14 @@ fn depth(phase: Phase) -> Depth {
     }
 }
 
-/// The view that epoch `epoch` (of either phase) shows: a fresh one each epoch, or the
-/// recipe's `augmented_views` in turn, followed by the plain view when it trains on it.
-pub fn epoch_view(recipe: &Recipe, epoch: usize) -> View {
+/// The view that epoch `epoch` of `phase` shows: a fresh one each epoch, or the recipe's
+/// `augmented_views` in turn, followed by the plain view when it trains on it. Phase 2 with
+/// `fresh_views` draws views numbered after every one phase 1 shows.
+pub fn epoch_view(recipe: &Recipe, phase: Phase, epoch: usize) -> View {
+    if phase == Phase::FineTune && recipe.fine_tune.fresh_views {
+        let phase_one_views = view_cycle(recipe).unwrap_or(recipe.frozen.epochs);
+        return View::Augmented(phase_one_views + epoch);
+    }
     match (recipe.augmented_views, recipe.train_on_plain_view) {
         (0, _) => View::Augmented(epoch),
         (views, false) => View::Augmented(epoch % views),
@@ -62,6 +67,13 @@ pub fn epoch_view(recipe: &Recipe, epoch: usize) -> View {
             turn => View::Augmented(turn),
         },
     }
+}
+
+/// Whether epochs of `phase` each show a view no other epoch shows, whose cached rows are
+/// then dropped when the epoch ends (phase 2's `fresh_views`; phase 1's fresh views are pooled
+/// rows, small, and shared by every fold).
+fn drops_its_view(recipe: &Recipe, phase: Phase) -> bool {
+    phase == Phase::FineTune && recipe.fine_tune.fresh_views
 }
 
 /// How many distinct views the epochs cycle through; `None` when each epoch draws a new one.
@@ -201,8 +213,7 @@ pub fn score_plain(
     indices: &[usize],
     stop: &AtomicBool,
 ) -> Result<Scores, TrainError> {
-    let (cache, images) = (&mut caches.features, &caches.images);
-    score(model, cache, images, Depth::Unfrozen, indices, stop)
+    PlainViews::of(caches, Depth::Unfrozen, stop).scores(model, indices)
 }
 
 /// Whether an epoch whose monitored figure is `value` replaces the kept weights: the first
@@ -233,7 +244,7 @@ fn fit_standardization(
     let train = &setup.partition.train;
     let epochs = setup.recipe.frozen.epochs.max(1);
     let views: std::collections::BTreeSet<View> = (0..epochs)
-        .map(|epoch| epoch_view(setup.recipe, epoch))
+        .map(|epoch| epoch_view(setup.recipe, Phase::Frozen, epoch))
         .take(view_cycle(setup.recipe).unwrap_or(1))
         .collect();
     let mut pooled = Vec::new();
@@ -302,7 +313,7 @@ fn epoch(
     let recipe = setup.recipe;
     let started = Instant::now();
     let epoch = state.epochs_done;
-    let view = epoch_view(recipe, epoch);
+    let view = epoch_view(recipe, phase, epoch);
     let device = inference_device();
     let (cache, images) = (&mut caches.features, &caches.images);
     let depth = depth(phase);
@@ -342,25 +353,20 @@ fn epoch(
         progress.inc(batch.len() as u64);
     }
     progress.finish_and_clear();
-    if phase == Phase::FineTune && recipe.fine_tune.refresh_head_statistics {
-        refresh_head_statistics(
-            model,
-            cache,
-            images,
-            depth,
-            &setup.partition.train,
-            setup.stop,
-        )?;
+    if drops_its_view(recipe, phase) {
+        cache.forget(view, depth);
     }
-    let valid = model.valid();
-    let scores = score(
-        &valid,
+    let mut plain = PlainViews {
         cache,
         images,
         depth,
-        &setup.partition.val,
-        setup.stop,
-    )?;
+        stop: setup.stop,
+    };
+    let mut valid = model.valid();
+    if phase == Phase::FineTune && recipe.fine_tune.refresh_head_statistics {
+        plain.refresh_head_statistics(model, &mut valid, &setup.partition.train)?;
+    }
+    let scores = plain.scores(&valid, &setup.partition.val)?;
     let val_labels = setup.labels.screening(&setup.partition.val);
     let val_classes = setup.labels.classes_of(&setup.partition.val);
     let train_count = order.len().max(1) as f64;
@@ -436,79 +442,82 @@ fn training_logits(
     model.head.class_logits_training(features, dropout)
 }
 
-/// The probabilities for images `indices`, from their plain-view trunk outputs at `depth`
-/// (computed first where the cache lacks them).
-fn score(
-    model: &Classifier,
-    cache: &mut FeatureCache,
-    images: &PreprocessCache,
+/// The plain view of images, read from the feature cache at one depth (computed first where
+/// the cache lacks it): what validation scores and the head's statistics are taken on.
+struct PlainViews<'a> {
+    cache: &'a mut FeatureCache,
+    images: &'a PreprocessCache,
     depth: Depth,
-    indices: &[usize],
-    stop: &AtomicBool,
-) -> Result<Scores, TrainError> {
-    let mut scores = Scores::default();
-    each_plain_feature_batch(model, cache, images, depth, indices, stop, |features| {
-        let logits = model.head.class_logits(features);
-        scores.extend(model.head.scores(logits).map_err(score_error)?);
-        Ok(())
-    })?;
-    Ok(scores)
+    stop: &'a AtomicBool,
 }
 
-/// Sets `model`'s head BatchNorm statistics to those of images `indices` on their plain view
-/// under the current weights (see `FineTuneRecipe::refresh_head_statistics`).
-fn refresh_head_statistics(
-    model: &mut Classifier,
-    cache: &mut FeatureCache,
-    images: &PreprocessCache,
-    depth: Depth,
-    indices: &[usize],
-    stop: &AtomicBool,
-) -> Result<(), TrainError> {
-    let valid = model.valid();
-    let mut batches = Vec::new();
-    each_plain_feature_batch(&valid, cache, images, depth, indices, stop, |features| {
-        batches.extend(valid.head.activations_before_norm(features));
-        Ok(())
-    })?;
-    if batches.is_empty() {
-        // A linear head: no BatchNorm.
-        return Ok(());
+impl<'a> PlainViews<'a> {
+    fn of(caches: &'a mut TrunkCaches, depth: Depth, stop: &'a AtomicBool) -> Self {
+        Self {
+            cache: &mut caches.features,
+            images: &caches.images,
+            depth,
+            stop,
+        }
     }
-    let head = model.head.clone();
-    model.head = head
-        .with_norm_statistics(Tensor::cat(batches, 0))
-        .map_err(score_error)?;
-    Ok(())
-}
 
-/// Runs `model`'s trunk to its last stage on images `indices`' plain view, from their cached
-/// outputs at `depth` (computed first where the cache lacks them), and hands `each` the
-/// feature maps a batch at a time.
-fn each_plain_feature_batch(
-    model: &Classifier,
-    cache: &mut FeatureCache,
-    images: &PreprocessCache,
-    depth: Depth,
-    indices: &[usize],
-    stop: &AtomicBool,
-    mut each: impl FnMut(Tensor<4>) -> Result<(), TrainError>,
-) -> Result<(), TrainError> {
-    cache.fill(
-        View::Plain,
-        depth,
-        indices,
-        images,
-        &inference_device(),
-        stop,
-    )?;
-    let boundary = cache.next_stage(depth);
-    let stages = boundary..model.backbone.num_stages().max(boundary);
-    for batch in indices.chunks(SCORE_BATCH) {
-        let inputs = cache.rows(View::Plain, depth, batch)?;
-        each(model.backbone.forward_stages(inputs, stages.clone()))?;
+    /// Runs `model`'s trunk to its last stage on images `indices` and hands `each` the
+    /// feature maps a batch at a time.
+    fn each_batch(
+        &mut self,
+        model: &Classifier,
+        indices: &[usize],
+        mut each: impl FnMut(Tensor<4>) -> Result<(), TrainError>,
+    ) -> Result<(), TrainError> {
+        let device = inference_device();
+        let (view, depth) = (View::Plain, self.depth);
+        self.cache
+            .fill(view, depth, indices, self.images, &device, self.stop)?;
+        let boundary = self.cache.next_stage(depth);
+        let stages = boundary..model.backbone.num_stages().max(boundary);
+        for batch in indices.chunks(SCORE_BATCH) {
+            let inputs = self.cache.rows(view, depth, batch)?;
+            each(model.backbone.forward_stages(inputs, stages.clone()))?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The probabilities `model` gives images `indices`.
+    fn scores(&mut self, model: &Classifier, indices: &[usize]) -> Result<Scores, TrainError> {
+        let mut scores = Scores::default();
+        self.each_batch(model, indices, |features| {
+            let logits = model.head.class_logits(features);
+            scores.extend(model.head.scores(logits).map_err(score_error)?);
+            Ok(())
+        })?;
+        Ok(scores)
+    }
+
+    /// Sets the head BatchNorm statistics of `model` and of `valid` (its inference copy) to
+    /// those of images `indices` under the current weights (see
+    /// `FineTuneRecipe::refresh_head_statistics`).
+    fn refresh_head_statistics(
+        &mut self,
+        model: &mut Classifier,
+        valid: &mut Classifier,
+        indices: &[usize],
+    ) -> Result<(), TrainError> {
+        let mut batches = Vec::new();
+        self.each_batch(valid, indices, |features| {
+            batches.extend(valid.head.activations_before_norm(features));
+            Ok(())
+        })?;
+        if batches.is_empty() {
+            // A linear head: no BatchNorm.
+            return Ok(());
+        }
+        let head = model.head.clone();
+        model.head = head
+            .with_norm_statistics(Tensor::cat(batches, 0))
+            .map_err(score_error)?;
+        valid.head = model.head.valid();
+        Ok(())
+    }
 }
 
 fn score_error(message: String) -> TrainError {
@@ -672,7 +681,11 @@ mod tests {
 
     #[test]
     fn epochs_cycle_through_the_cached_views_and_the_plain_view_comes_last() {
-        let views = |recipe: &Recipe| (0..7).map(|e| epoch_view(recipe, e)).collect::<Vec<_>>();
+        let views = |recipe: &Recipe| {
+            (0..7)
+                .map(|e| epoch_view(recipe, Phase::Frozen, e))
+                .collect::<Vec<_>>()
+        };
         let mut recipe = Recipe::default();
         assert_eq!(
             views(&recipe),
@@ -687,5 +700,33 @@ mod tests {
         let plain = View::Plain;
         assert_eq!(views(&recipe), [a, b, plain, a, b, plain, a]);
         assert_eq!(view_cycle(&recipe), Some(3));
+    }
+
+    #[test]
+    fn fresh_fine_tune_views_are_new_each_epoch_and_never_phase_ones() {
+        let views = |recipe: &Recipe, phase: Phase, epochs: usize| {
+            (0..epochs)
+                .map(|e| epoch_view(recipe, phase, e))
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let mut recipe = Recipe::default();
+        recipe.fine_tune.epochs = 12;
+        for (augmented_views, plain) in [(0, false), (5, true), (2, false)] {
+            recipe.augmented_views = augmented_views;
+            recipe.train_on_plain_view = plain;
+            recipe.fine_tune.fresh_views = false;
+            let frozen = views(&recipe, Phase::Frozen, recipe.frozen.epochs);
+            let cycled = views(&recipe, Phase::FineTune, 12);
+            assert!(cycled.is_subset(&frozen), "{cycled:?}");
+            assert!(!drops_its_view(&recipe, Phase::FineTune));
+
+            recipe.fine_tune.fresh_views = true;
+            assert_eq!(views(&recipe, Phase::Frozen, recipe.frozen.epochs), frozen);
+            let fresh = views(&recipe, Phase::FineTune, 12);
+            assert_eq!(fresh.len(), 12, "{fresh:?}");
+            assert!(fresh.is_disjoint(&frozen), "{fresh:?} against {frozen:?}");
+            assert!(drops_its_view(&recipe, Phase::FineTune));
+            assert!(!drops_its_view(&recipe, Phase::Frozen));
+        }
     }
 }

@@ -109,6 +109,8 @@ Recipe files are TOML; every field is optional and defaults to the paper's recip
   batchnorm = \"train\"           # or \"frozen\": running statistics, scale and shift fixed
   refresh_head_statistics = false  # true: the head's BatchNorm statistics retaken on the
                                 # training images after each epoch (whole-trunk fine-tuning)
+  fresh_views = false           # true: a newly drawn augmented view every epoch, not the
+                                # cached views of phase 1 in turn
 
   # [pseudo_labels]             # self-training on --unlabelled DIR and on hidden labels:
   # confidence = 0.9            # a teacher's calls this sure become the student's labels
