@@ -463,10 +463,12 @@ const HALF_PRECISION_MATRICES: Recast = Recast {
 };
 
 /// f32 matrices whose values are all whole numbers from -127 to 127 to i8: exactly the same
-/// values in a quarter of the bytes.
+/// values in a quarter of the bytes. Two-dimensional tensors only (the heads' hidden matrices
+/// are written so): finding out means reading the values, once more than writing them does,
+/// which kernels, never whole numbers, need not pay.
 const BYTE_MATRICES: Recast = Recast {
     target: |tensor| {
-        if tensor.dtype != DType::F32 || tensor.shape.num_dims() < 2 {
+        if tensor.dtype != DType::F32 || tensor.shape.num_dims() != 2 {
             return None;
         }
         let data = bridge::to_data(tensor).ok()?;
