@@ -419,8 +419,7 @@ impl Recipe {
             path: path.to_path_buf(),
             message: err.to_string(),
         };
-        let mut recipe: Recipe = toml::from_str(&text)
-            .map_err(|err| parse_error(RecipeError::Invalid(err.to_string())))?;
+        let mut recipe = Self::parsed(&text).map_err(parse_error)?;
         let dir = path.parent().unwrap_or(Path::new(""));
         for entry in &recipe.ensemble {
             if entry.ends_with(RECIPE_FILE_MEMBER) && !recipe.member_recipes.contains_key(entry) {
@@ -435,10 +434,15 @@ impl Recipe {
 
     /// Parses and checks a recipe.
     pub fn from_toml(text: &str) -> Result<Self, RecipeError> {
-        let recipe: Recipe =
-            toml::from_str(text).map_err(|err| RecipeError::Invalid(err.to_string()))?;
+        let recipe = Self::parsed(text)?;
         recipe.validate()?;
         Ok(recipe)
+    }
+
+    /// A recipe's TOML read into its fields, not yet checked (a file's recipe-file members
+    /// are read between the two).
+    fn parsed(text: &str) -> Result<Self, RecipeError> {
+        toml::from_str(text).map_err(|err| RecipeError::Invalid(err.to_string()))
     }
 
     pub fn to_toml(&self) -> String {

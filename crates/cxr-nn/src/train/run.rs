@@ -55,7 +55,7 @@ fn depth(phase: Phase) -> Depth {
 /// `augmented_views` in turn, followed by the plain view when it trains on it. Phase 2 with
 /// `fresh_views` draws views numbered after every one phase 1 shows.
 pub fn epoch_view(recipe: &Recipe, phase: Phase, epoch: usize) -> View {
-    if phase == Phase::FineTune && recipe.fine_tune.fresh_views {
+    if drops_its_view(recipe, phase) {
         let phase_one_views = view_cycle(recipe).unwrap_or(recipe.frozen.epochs);
         return View::Augmented(phase_one_views + epoch);
     }
