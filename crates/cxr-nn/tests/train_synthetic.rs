@@ -24,6 +24,36 @@ use cxr_nn::train::recipe::{
 };
 use cxr_nn::train::{MODEL_FILE, TrainRequest, ensemble, train};
 
+/// Column `name` of the `metrics.csv` in run folder `dir`, one value per epoch in order.
+fn metrics_column(dir: &std::path::Path, name: &str) -> Vec<String> {
+    let path = dir.join("metrics.csv");
+    let csv = std::fs::read_to_string(&path).expect("metrics.csv");
+    let mut lines = csv.lines();
+    let header = lines.next().expect("header");
+    let column = header
+        .split(',')
+        .position(|field| field == name)
+        .unwrap_or_else(|| panic!("{}: no column {name} in {header}", path.display()));
+    lines
+        .map(|line| line.split(',').nth(column).expect("field").to_string())
+        .collect()
+}
+
+/// When the file at `path` was last written.
+fn modified(path: &std::path::Path) -> std::time::SystemTime {
+    let metadata =
+        std::fs::metadata(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    metadata.modified().expect("modification time")
+}
+
+/// [`metrics_column`] read as numbers.
+fn metrics_numbers(dir: &std::path::Path, name: &str) -> Vec<f64> {
+    metrics_column(dir, name)
+        .iter()
+        .map(|value| value.parse().expect("number"))
+        .collect()
+}
+
 #[test]
 fn a_fixed_split_run_writes_model_metrics_and_curves() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -196,18 +226,7 @@ fn whole_trunk_fine_tuning_on_a_cosine_refreshes_the_head_statistics_every_epoch
             unlabelled: None,
         };
         let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
-        let csv = std::fs::read_to_string(request.out.join("metrics.csv")).expect("csv");
-        let rates: Vec<f64> = csv
-            .lines()
-            .skip(1)
-            .map(|line| {
-                line.split(',')
-                    .nth(2)
-                    .expect("rate")
-                    .parse()
-                    .expect("number")
-            })
-            .collect();
+        let rates = metrics_numbers(&request.out, "learning_rate");
         let (model, _) =
             classifier::load(&report.model, &cxr_nn::device::inference_device()).expect("load");
         let norm = model.head.norm.expect("the paper's head");
@@ -261,20 +280,9 @@ fn training_on_the_plain_view_cycles_it_through_both_phases() {
     recipe.train_on_plain_view = true;
     let (request, caches) = train_support::blob_run(dir.path(), 8, recipe);
     let report = train(&request, &caches, &AtomicBool::new(false)).expect("train");
-    let csv = std::fs::read_to_string(request.out.join("metrics.csv")).expect("csv");
-    let losses: Vec<f64> = csv
-        .lines()
-        .skip(1)
-        .map(|line| {
-            line.split(',')
-                .nth(3)
-                .expect("loss")
-                .parse()
-                .expect("number")
-        })
-        .collect();
-    assert_eq!(losses.len(), 4, "{csv}");
-    assert!(losses.iter().all(|loss| loss.is_finite()), "{csv}");
+    let losses = metrics_numbers(&request.out, "train_loss");
+    assert_eq!(losses.len(), 4, "{losses:?}");
+    assert!(losses.iter().all(|loss| loss.is_finite()), "{losses:?}");
     assert!(report.model.is_file());
 }
 
@@ -292,23 +300,21 @@ fn fresh_fine_tune_views_change_phase_two_only_and_survive_cross_validation() {
         assert!(report.model.is_file());
         request.out
     };
-    // The training losses of each phase in `metrics.csv` at `path`.
-    let losses = |path: std::path::PathBuf| {
-        let csv = std::fs::read_to_string(&path).expect("csv");
-        let mut phases = (Vec::new(), Vec::new());
-        for line in csv.lines().skip(1) {
-            let fields: Vec<&str> = line.split(',').collect();
-            let loss: f64 = fields[3].parse().expect("number");
-            match fields[0] {
-                "frozen" => phases.0.push(loss),
-                _ => phases.1.push(loss),
-            }
-        }
-        assert_eq!((phases.0.len(), phases.1.len()), (2, 2), "{csv}");
+    // The training losses of each phase in run folder `dir`.
+    let losses = |dir: &std::path::Path| {
+        let phases = metrics_column(dir, "phase");
+        let losses = metrics_numbers(dir, "train_loss");
+        let (frozen, fine_tune): (Vec<_>, Vec<_>) = phases
+            .iter()
+            .zip(losses)
+            .partition(|(phase, _)| *phase == "frozen");
+        let values = |rows: Vec<(&String, f64)>| rows.into_iter().map(|(_, loss)| loss).collect();
+        let phases: (Vec<f64>, Vec<f64>) = (values(frozen), values(fine_tune));
+        assert_eq!((phases.0.len(), phases.1.len()), (2, 2), "{phases:?}");
         phases
     };
-    let (cycled_frozen, cycled_fine_tune) = losses(run(false, None, "cycled").join("metrics.csv"));
-    let (fresh_frozen, fresh_fine_tune) = losses(run(true, None, "fresh").join("metrics.csv"));
+    let (cycled_frozen, cycled_fine_tune) = losses(&run(false, None, "cycled"));
+    let (fresh_frozen, fresh_fine_tune) = losses(&run(true, None, "fresh"));
     for (fresh, cycled) in fresh_frozen.iter().zip(&cycled_frozen) {
         assert!((fresh - cycled).abs() < 1e-5, "{fresh} against {cycled}");
     }
@@ -319,7 +325,7 @@ fn fresh_fine_tune_views_change_phase_two_only_and_survive_cross_validation() {
     // computed again for the next fold.
     let folds = run(true, Some(3), "folds");
     for metrics in ["fold-1", "fold-3", "final"] {
-        let (_, fine_tune) = losses(folds.join(metrics).join("metrics.csv"));
+        let (_, fine_tune) = losses(&folds.join(metrics));
         assert!(
             fine_tune.iter().all(|loss| loss.is_finite()),
             "{fine_tune:?}"
@@ -696,29 +702,14 @@ fn an_ensemble_member_trains_by_its_own_recipe_file_and_is_not_retrained_when_fi
     let card = model_file::read_card(&report.model).expect("card");
     assert_eq!(card.network_name(), "efficientnet-lite0 + mobilenet-v2");
     let members = request.out.join(ensemble::MEMBERS_DIR);
-    let phases = |member: &str| {
-        let csv = std::fs::read_to_string(members.join(member).join("metrics.csv")).expect("csv");
-        csv.lines()
-            .skip(1)
-            .map(|line| line.split(',').next().expect("phase").to_string())
-            .collect::<Vec<_>>()
-    };
+    let phases = |member: &str| metrics_column(&members.join(member), "phase");
     assert_eq!(phases("efficientnet-lite0"), ["frozen"]);
     assert_eq!(phases("tuned.toml"), ["frozen", "fine_tune"]);
     // Run again (as after a kill): both members are finished and taken as they are.
     let member_file = members.join("tuned.toml").join(MODEL_FILE);
-    let written = std::fs::metadata(&member_file)
-        .expect("member")
-        .modified()
-        .expect("time");
+    let written = modified(&member_file);
     let again = train(&request, &caches, &AtomicBool::new(false)).expect("again");
-    assert_eq!(
-        std::fs::metadata(&member_file)
-            .expect("member")
-            .modified()
-            .expect("time"),
-        written
-    );
+    assert_eq!(modified(&member_file), written);
     assert!(again.model.is_file());
 }
 
@@ -816,17 +807,8 @@ fn an_ensemble_recipe_trains_each_member_and_stores_one_half_precision_model() {
         .join("mobilenet-v2")
         .join("final")
         .join("metrics.csv");
-    let modified = std::fs::metadata(&metrics)
-        .expect("metrics")
-        .modified()
-        .expect("time");
+    let written = modified(&metrics);
     let again = train(&request, &caches, &AtomicBool::new(false)).expect("again");
-    assert_eq!(
-        std::fs::metadata(&metrics)
-            .expect("metrics")
-            .modified()
-            .expect("time"),
-        modified
-    );
+    assert_eq!(modified(&metrics), written);
     assert_eq!(again.card.operating_points, card.operating_points);
 }
